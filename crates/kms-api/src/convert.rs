@@ -1,0 +1,143 @@
+//! Conversions between the wire (kms.v1 prost types) and the domain (kms-core), in one place.
+//!
+//! Enums cross by their AWS names, which both sides know, so no value table is written twice.
+//! An enum number the server does not know is a ValidationException, never silently "unset".
+
+use kms_core::key::{KeyRecord, UnixMillis};
+use kms_core::spec::{KeyAlgorithms, KeyState};
+use kms_core::{KmsError, KmsResult};
+use kms_proto::v1 as pb;
+use std::str::FromStr;
+
+/// The generated enums' AWS-name accessors, behind one trait.
+pub trait AwsEnum: Sized + Copy + TryFrom<i32> + Into<i32> {
+    fn aws_name(self) -> Option<&'static str>;
+    fn from_aws_name(name: &str) -> Option<Self>;
+}
+
+macro_rules! aws_enums {
+    ($($name:ident),+ $(,)?) => {$(
+        impl AwsEnum for pb::$name {
+            fn aws_name(self) -> Option<&'static str> { pb::$name::aws_name(&self) }
+            fn from_aws_name(name: &str) -> Option<Self> { pb::$name::from_aws_name(name) }
+        }
+    )+};
+}
+
+aws_enums!(
+    KeySpec,
+    KeyUsage,
+    KeyState,
+    OriginType,
+    EncryptionAlgorithmSpec,
+    SigningAlgorithmSpec,
+    MacAlgorithmSpec,
+    KeyAgreementAlgorithmSpec,
+    DataKeySpec,
+    KeyManagerType,
+    RotationType,
+    KeyMaterialState,
+    ExpirationModelType,
+);
+
+/// A request enum field: `None` when unset, the domain value when known, else a
+/// ValidationException naming the field.
+pub fn enum_in<P: AwsEnum, C: FromStr<Err = KmsError>>(field: &str, raw: i32) -> KmsResult<Option<C>> {
+    let value = P::try_from(raw)
+        .map_err(|_| KmsError::validation(format!("{raw} is not a valid value for '{field}'")))?;
+    match value.aws_name() {
+        None => Ok(None),
+        Some(name) => C::from_str(name).map(Some),
+    }
+}
+
+/// A domain enum on its way out; every domain value has a wire value by construction of the
+/// proto (checked by the round-trip test below).
+pub fn enum_out<P: AwsEnum>(value: impl std::fmt::Display) -> i32 {
+    P::from_aws_name(&value.to_string()).map_or(0, Into::into)
+}
+
+pub fn timestamp(millis: UnixMillis) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: (millis / 1000) as i64, nanos: ((millis % 1000) * 1_000_000) as i32 }
+}
+
+pub fn key_metadata(key: &KeyRecord, arn: String, account: &str) -> pb::KeyMetadata {
+    let algorithms = KeyAlgorithms::for_key(key.key_spec, key.key_usage);
+    pb::KeyMetadata {
+        aws_account_id: account.to_string(),
+        key_id: key.key_id.clone(),
+        arn,
+        creation_date: Some(timestamp(key.creation_date)),
+        enabled: key.state == KeyState::Enabled,
+        description: key.description.clone(),
+        key_usage: enum_out::<pb::KeyUsage>(key.key_usage),
+        key_state: enum_out::<pb::KeyState>(key.state),
+        deletion_date: key.deletion_date.map(timestamp),
+        origin: enum_out::<pb::OriginType>(key.origin),
+        key_manager: pb::KeyManagerType::Customer.into(),
+        customer_master_key_spec: pb::CustomerMasterKeySpec::from_aws_name(key.key_spec.as_str())
+            .map_or(0, Into::into),
+        key_spec: enum_out::<pb::KeySpec>(key.key_spec),
+        encryption_algorithms: algorithms
+            .encryption
+            .iter()
+            .map(|a| enum_out::<pb::EncryptionAlgorithmSpec>(a))
+            .collect(),
+        signing_algorithms: algorithms
+            .signing
+            .iter()
+            .map(|a| enum_out::<pb::SigningAlgorithmSpec>(a))
+            .collect(),
+        key_agreement_algorithms: algorithms
+            .key_agreement
+            .iter()
+            .map(|a| enum_out::<pb::KeyAgreementAlgorithmSpec>(a))
+            .collect(),
+        mac_algorithms: algorithms.mac.iter().map(|a| enum_out::<pb::MacAlgorithmSpec>(a)).collect(),
+        multi_region: Some(key.multi_region),
+        pending_deletion_window_in_days: key.pending_window_days.map(|d| d as i32),
+        current_key_material_id: key.materials.last().map(|m| m.material_id.clone()).unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kms_core::spec;
+
+    #[test]
+    fn every_domain_enum_value_has_a_wire_value() {
+        for v in spec::KeySpec::ALL {
+            assert_ne!(enum_out::<pb::KeySpec>(v), 0, "{v}");
+        }
+        for v in spec::KeyState::ALL {
+            assert_ne!(enum_out::<pb::KeyState>(v), 0, "{v}");
+        }
+        for v in spec::KeyUsage::ALL {
+            assert_ne!(enum_out::<pb::KeyUsage>(v), 0, "{v}");
+        }
+        for v in spec::EncryptionAlgorithm::ALL {
+            assert_ne!(enum_out::<pb::EncryptionAlgorithmSpec>(v), 0, "{v}");
+        }
+        for v in spec::SigningAlgorithm::ALL {
+            assert_ne!(enum_out::<pb::SigningAlgorithmSpec>(v), 0, "{v}");
+        }
+        for v in spec::MacAlgorithm::ALL {
+            assert_ne!(enum_out::<pb::MacAlgorithmSpec>(v), 0, "{v}");
+        }
+        for v in spec::Origin::ALL {
+            assert_ne!(enum_out::<pb::OriginType>(v), 0, "{v}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_unset_enum_numbers() {
+        let unset: Option<spec::KeySpec> = enum_in::<pb::KeySpec, _>("KeySpec", 0).unwrap();
+        assert_eq!(unset, None);
+        let bad = enum_in::<pb::KeySpec, spec::KeySpec>("KeySpec", 9999).unwrap_err();
+        assert_eq!(bad.kind, kms_core::ErrorKind::ValidationException);
+        let rsa = enum_in::<pb::KeySpec, spec::KeySpec>("KeySpec", pb::KeySpec::Rsa2048.into());
+        assert_eq!(rsa.unwrap(), Some(spec::KeySpec::Rsa2048));
+    }
+}

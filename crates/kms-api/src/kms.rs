@@ -1,0 +1,138 @@
+//! `Kms`: the one service layer every front end adapts onto. It holds the region (replicated
+//! state), the root key that seals key material, and the ARN scope. Operations live in `ops/`,
+//! one module per family; this module has what they share.
+
+use crate::convert;
+use kms_core::command::{Command, CommandOutput, decode_result};
+use kms_core::ids::{KeyRef, RegionScope};
+use kms_core::key::{KeyRecord, MaterialVersion, UnixMillis};
+use kms_core::spec::{KeyFamily, KeySpec, RotationType};
+use kms_core::state::Keys;
+use kms_core::{KmsError, KmsResult};
+use kms_crypto::{RootKey, SecretBytes, SymmetricKeySpec};
+use kms_proto::v1 as pb;
+use kms_replication::{Region, ReplicationError};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The KMS service of one node.
+#[derive(Clone)]
+pub struct Kms {
+    pub(crate) region: Region,
+    root_key: Arc<RootKey>,
+    pub(crate) scope: RegionScope,
+}
+
+impl Kms {
+    pub fn new(region: Region, root_key: RootKey, scope: RegionScope) -> Self {
+        Self { region, root_key: Arc::new(root_key), scope }
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    pub(crate) fn now() -> UnixMillis {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    }
+
+    /// Replicates `command` and returns what the state machine made of it.
+    pub(crate) async fn propose(&self, command: Command) -> KmsResult<CommandOutput> {
+        let response = self.region.propose(command.encode()).await.map_err(replication_error)?;
+        decode_result(&response)
+    }
+
+    pub(crate) async fn propose_key(&self, command: Command) -> KmsResult<KeyRecord> {
+        match self.propose(command).await? {
+            CommandOutput::Key(key) => Ok(*key),
+            other => Err(KmsError::internal(format!("state machine answered {other:?} to a key command"))),
+        }
+    }
+
+    /// Reads a key by a caller's reference. A miss first waits for this node to catch up with the
+    /// leader, so a key created a moment ago through another node is found.
+    pub(crate) async fn key(&self, key_id: &str, allow_alias: bool) -> KmsResult<KeyRecord> {
+        let key_ref = self.scope.parse_key_ref(key_id, allow_alias)?;
+        self.resolve(&key_ref).await
+    }
+
+    pub(crate) async fn resolve(&self, key_ref: &KeyRef) -> KmsResult<KeyRecord> {
+        match Keys::new(&self.region.reader()).resolve(key_ref) {
+            Err(err) if err.kind == kms_core::ErrorKind::NotFoundException => {
+                self.region.sync_reads().await.map_err(replication_error)?;
+                Keys::new(&self.region.reader()).resolve(key_ref)
+            }
+            other => other,
+        }
+    }
+
+    pub(crate) fn key_arn(&self, key_id: &str) -> String {
+        self.scope.key_arn(key_id)
+    }
+
+    pub(crate) fn metadata(&self, key: &KeyRecord) -> pb::KeyMetadata {
+        convert::key_metadata(key, self.key_arn(&key.key_id), &self.scope.account)
+    }
+
+    /// New material for a key of `spec`, sealed for version `version` of `key_id`.
+    pub(crate) fn new_material(
+        &self,
+        key_id: &str,
+        spec: KeySpec,
+        version: u32,
+        rotation_type: Option<RotationType>,
+    ) -> KmsResult<MaterialVersion> {
+        let crypto_spec = symmetric_spec(spec)?;
+        let material = kms_crypto::generate_symmetric_material(crypto_spec).map_err(crypto_error)?;
+        let sealed =
+            kms_crypto::seal(&self.root_key, key_id, version, material.expose()).map_err(crypto_error)?;
+        let material_id = kms_crypto::random_bytes(32).map_err(crypto_error)?;
+        Ok(MaterialVersion {
+            version,
+            material_id: hex(material_id.expose()),
+            sealed,
+            created: Self::now(),
+            rotation_type,
+        })
+    }
+
+    /// The plaintext material of one version, for the duration of one operation.
+    pub(crate) fn unseal(&self, key: &KeyRecord, material: &MaterialVersion) -> KmsResult<SecretBytes> {
+        kms_crypto::unseal(&self.root_key, &key.key_id, material.version, &material.sealed)
+            .map_err(crypto_error)
+    }
+}
+
+fn symmetric_spec(spec: KeySpec) -> KmsResult<SymmetricKeySpec> {
+    match spec {
+        KeySpec::SymmetricDefault => Ok(SymmetricKeySpec::SymmetricDefault),
+        KeySpec::Hmac224 => Ok(SymmetricKeySpec::Hmac224),
+        KeySpec::Hmac256 => Ok(SymmetricKeySpec::Hmac256),
+        KeySpec::Hmac384 => Ok(SymmetricKeySpec::Hmac384),
+        KeySpec::Hmac512 => Ok(SymmetricKeySpec::Hmac512),
+        other => {
+            debug_assert_eq!(other.family(), KeyFamily::Asymmetric);
+            Err(KmsError::unsupported(format!("KeySpec {other} is not supported by this server yet")))
+        }
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Replication failures are the service's fault; the caller may retry.
+pub(crate) fn replication_error(err: ReplicationError) -> KmsError {
+    match err {
+        ReplicationError::Timeout { .. } => KmsError::dependency_timeout(err.to_string()),
+        _ => KmsError::internal(err.to_string()),
+    }
+}
+
+pub(crate) fn crypto_error(err: kms_crypto::CryptoError) -> KmsError {
+    match err {
+        kms_crypto::CryptoError::InvalidCiphertext => KmsError::invalid_ciphertext(err.to_string()),
+        kms_crypto::CryptoError::InvalidInput(_) => KmsError::validation(err.to_string()),
+        kms_crypto::CryptoError::Internal(_) => KmsError::internal(err.to_string()),
+    }
+}

@@ -1,0 +1,17 @@
+//! The KMS service layer and its front ends.
+//!
+//! [`Kms`] has one method per AWS KMS operation, taking the authenticated [`Caller`] and the
+//! kms.v1 request. Front ends are thin adapters onto it: [`grpc`] serves the native gRPC API;
+//! the AWS JSON endpoint and the Kubernetes KMS plugin come next and reuse the same methods, so
+//! the semantics are written once.
+#![forbid(unsafe_code)]
+
+mod caller;
+mod convert;
+pub mod grpc;
+mod kms;
+mod maintenance;
+mod ops;
+
+pub use caller::Caller;
+pub use kms::Kms;

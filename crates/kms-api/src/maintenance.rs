@@ -1,0 +1,63 @@
+//! Time-driven work: deleting keys whose waiting period is over and rotating keys whose
+//! rotation is due. It runs on every node but acts only on the leader, so each change is
+//! proposed once; the state machine re-checks due dates, so a duplicate proposal (e.g. around
+//! a leader change) is refused rather than applied twice.
+
+use crate::kms::Kms;
+use kms_core::command::{Command, CommandOutput};
+use kms_core::spec::RotationType;
+use kms_core::state::Keys;
+use std::time::Duration;
+use tokio::sync::watch;
+
+impl Kms {
+    /// One pass: purge due keys, rotate due keys. Returns how many keys were deleted and rotated.
+    pub async fn run_maintenance(&self) -> (usize, usize) {
+        if !self.region.is_leader() {
+            return (0, 0);
+        }
+        let now = Self::now();
+        let purged = match self.propose(Command::PurgeDueKeys { now }).await {
+            Ok(CommandOutput::Purged(ids)) => {
+                for key_id in &ids {
+                    tracing::info!(key_id = %key_id, "deleted key whose waiting period ended");
+                }
+                ids.len()
+            }
+            Ok(_) => 0,
+            Err(err) => {
+                tracing::warn!(error = %err, "purging keys due for deletion failed; will retry");
+                0
+            }
+        };
+        let due = match Keys::new(&self.region.reader()).all_keys() {
+            Ok(keys) => keys.into_iter().filter(|k| k.is_due_for_rotation(now)).collect(),
+            Err(err) => {
+                tracing::warn!(error = %err, "listing keys for rotation failed; will retry");
+                Vec::new()
+            }
+        };
+        let mut rotated = 0;
+        for key in due {
+            match self.rotate(&key, RotationType::Automatic).await {
+                Ok(_) => rotated += 1,
+                Err(err) => {
+                    tracing::warn!(key_id = %key.key_id, error = %err, "automatic rotation failed; will retry")
+                }
+            }
+        }
+        (purged, rotated)
+    }
+
+    /// Runs maintenance every `interval` until `shutdown` flips to true.
+    pub async fn maintenance_loop(self, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => { self.run_maintenance().await; }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! Symmetric cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+//! GenerateDataKeyWithoutPlaintext, GenerateRandom, GenerateMac, VerifyMac.
+//!
+//! These are served from this node's applied state with no Raft round trip. Plaintext and
+//! unsealed material live only in zeroizing buffers for the duration of one call.
+
+use crate::caller::Caller;
+use crate::convert::{enum_in, enum_out};
+use crate::kms::{Kms, crypto_error};
+use kms_core::key::KeyRecord;
+use kms_core::spec::{DataKeySpec, EncryptionAlgorithm, KeyFamily, KeyUsage, MacAlgorithm};
+use kms_core::{ErrorKind, KmsError, KmsResult};
+use kms_crypto::{BlobHeader, EncryptionContext, SecretBytes};
+use kms_proto::v1 as pb;
+use std::collections::HashMap;
+
+const MAX_PLAINTEXT: usize = 4096;
+const MAX_CIPHERTEXT: usize = 6144;
+const MAX_GRANT_TOKENS: usize = 10;
+
+fn check_blob_len(field: &str, value: &[u8], max: usize) -> KmsResult<()> {
+    if value.is_empty() || value.len() > max {
+        return Err(KmsError::validation(format!(
+            "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member \
+             must have length between 1 and {max}, inclusive (got {} bytes)",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_grant_tokens(tokens: &[String]) -> KmsResult<()> {
+    if tokens.len() > MAX_GRANT_TOKENS || tokens.iter().any(|t| t.is_empty() || t.len() > 8192) {
+        return Err(KmsError::validation(format!(
+            "GrantTokens takes at most {MAX_GRANT_TOKENS} tokens of 1 to 8192 characters"
+        )));
+    }
+    Ok(())
+}
+
+fn context(map: HashMap<String, String>) -> EncryptionContext {
+    map.into_iter().collect()
+}
+
+/// AWS answers a successful dry run with an exception, so clients cannot mistake it for work done.
+fn dry_run_gate(dry_run: Option<bool>) -> KmsResult<()> {
+    if dry_run == Some(true) {
+        return Err(KmsError::new(
+            ErrorKind::DryRunOperationException,
+            "The request would have succeeded, but the DryRun option is set.",
+        ));
+    }
+    Ok(())
+}
+
+fn check_symmetric_algorithm(raw: i32) -> KmsResult<()> {
+    match enum_in::<pb::EncryptionAlgorithmSpec, EncryptionAlgorithm>("EncryptionAlgorithm", raw)? {
+        None | Some(EncryptionAlgorithm::SymmetricDefault) => Ok(()),
+        Some(other) => Err(KmsError::invalid_key_usage(format!(
+            "EncryptionAlgorithm {other} is not valid for a symmetric encryption key"
+        ))),
+    }
+}
+
+fn aes_key(material: &SecretBytes) -> KmsResult<&[u8; 32]> {
+    material
+        .expose()
+        .try_into()
+        .map_err(|_| KmsError::internal("symmetric key material has the wrong length"))
+}
+
+impl Kms {
+    /// A key that may encrypt and decrypt right now.
+    async fn encryption_key(&self, key_id: &str, operation: &str) -> KmsResult<KeyRecord> {
+        let key = self.key(key_id, true).await?;
+        self.check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
+        Ok(key)
+    }
+
+    fn check_crypto_key(&self, key: &KeyRecord, usage: KeyUsage, operation: &str) -> KmsResult<()> {
+        key.check_usable()?;
+        key.check_usage(usage, operation)?;
+        if key.key_spec.family() == KeyFamily::Asymmetric {
+            return Err(KmsError::unsupported(format!(
+                "{operation} with {} keys is not supported by this server yet",
+                key.key_spec
+            )));
+        }
+        Ok(())
+    }
+
+    /// Encrypts under the key's current material. Shared by Encrypt, ReEncrypt and data keys.
+    fn seal_blob(
+        &self,
+        key: &KeyRecord,
+        context: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> KmsResult<(Vec<u8>, String)> {
+        let material = key.current_material()?;
+        let secret = self.unseal(key, material)?;
+        let header = BlobHeader { key_id: key.key_id.clone(), material_version: material.version };
+        let blob =
+            kms_crypto::encrypt_blob(aes_key(&secret)?, &header, context, plaintext).map_err(crypto_error)?;
+        Ok((blob, material.material_id.clone()))
+    }
+
+    /// Finds the key a blob names, checks it against an expected key if the caller gave one,
+    /// and decrypts. Shared by Decrypt and ReEncrypt.
+    async fn open_blob(
+        &self,
+        blob: &[u8],
+        context: &EncryptionContext,
+        expected_key_id: Option<&str>,
+        operation: &str,
+    ) -> KmsResult<(KeyRecord, SecretBytes, String)> {
+        check_blob_len("ciphertextBlob", blob, MAX_CIPHERTEXT)?;
+        let header = kms_crypto::parse_header(blob).map_err(crypto_error)?;
+        let key = match self.key(&header.key_id, false).await {
+            Ok(key) => key,
+            // A well-formed blob naming a key we do not have: AWS reports the blob as invalid.
+            Err(err) if err.kind == ErrorKind::NotFoundException => {
+                return Err(KmsError::invalid_ciphertext(
+                    "ciphertext refers to a key that does not exist in this region",
+                ));
+            }
+            Err(err) => return Err(err),
+        };
+        if let Some(expected) = expected_key_id {
+            let expected = self.key(expected, true).await?;
+            if expected.key_id != key.key_id {
+                return Err(KmsError::incorrect_key(format!(
+                    "the ciphertext was not encrypted under key {}",
+                    expected.key_id
+                )));
+            }
+        }
+        self.check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
+        let material = key.material(header.material_version).ok_or_else(|| {
+            KmsError::invalid_ciphertext("ciphertext names key material this key does not have")
+        })?;
+        let secret = self.unseal(&key, material)?;
+        let plaintext = kms_crypto::decrypt_blob(aes_key(&secret)?, blob, context).map_err(crypto_error)?;
+        let material_id = material.material_id.clone();
+        Ok((key, plaintext, material_id))
+    }
+
+    pub async fn encrypt(&self, _caller: &Caller, req: pb::EncryptRequest) -> KmsResult<pb::EncryptResponse> {
+        check_grant_tokens(&req.grant_tokens)?;
+        check_blob_len("plaintext", &req.plaintext, MAX_PLAINTEXT)?;
+        check_symmetric_algorithm(req.encryption_algorithm)?;
+        let key = self.encryption_key(&req.key_id, "Encrypt").await?;
+        dry_run_gate(req.dry_run)?;
+        let plaintext = SecretBytes::new(req.plaintext);
+        let (blob, _) = self.seal_blob(&key, &context(req.encryption_context), plaintext.expose())?;
+        Ok(pb::EncryptResponse {
+            ciphertext_blob: blob,
+            key_id: self.key_arn(&key.key_id),
+            encryption_algorithm: pb::EncryptionAlgorithmSpec::SymmetricDefault.into(),
+        })
+    }
+
+    pub async fn decrypt(&self, _caller: &Caller, req: pb::DecryptRequest) -> KmsResult<pb::DecryptResponse> {
+        check_grant_tokens(&req.grant_tokens)?;
+        check_symmetric_algorithm(req.encryption_algorithm)?;
+        if req.recipient.is_some() {
+            return Err(KmsError::unsupported("Recipient (Nitro Enclaves attestation) is not supported"));
+        }
+        let ctx = context(req.encryption_context);
+        let (key, plaintext, material_id) =
+            self.open_blob(&req.ciphertext_blob, &ctx, req.key_id.as_deref(), "Decrypt").await?;
+        dry_run_gate(req.dry_run)?;
+        Ok(pb::DecryptResponse {
+            key_id: self.key_arn(&key.key_id),
+            plaintext: plaintext.expose().to_vec(),
+            encryption_algorithm: pb::EncryptionAlgorithmSpec::SymmetricDefault.into(),
+            ciphertext_for_recipient: Vec::new(),
+            key_material_id: material_id,
+        })
+    }
+
+    pub async fn re_encrypt(
+        &self,
+        _caller: &Caller,
+        req: pb::ReEncryptRequest,
+    ) -> KmsResult<pb::ReEncryptResponse> {
+        check_grant_tokens(&req.grant_tokens)?;
+        check_symmetric_algorithm(req.source_encryption_algorithm)?;
+        check_symmetric_algorithm(req.destination_encryption_algorithm)?;
+        let destination = self.encryption_key(&req.destination_key_id, "ReEncrypt").await?;
+        let source_ctx = context(req.source_encryption_context);
+        let (source, plaintext, source_material_id) = self
+            .open_blob(&req.ciphertext_blob, &source_ctx, req.source_key_id.as_deref(), "ReEncrypt")
+            .await?;
+        dry_run_gate(req.dry_run)?;
+        let destination_ctx = context(req.destination_encryption_context);
+        let (blob, destination_material_id) =
+            self.seal_blob(&destination, &destination_ctx, plaintext.expose())?;
+        Ok(pb::ReEncryptResponse {
+            ciphertext_blob: blob,
+            source_key_id: self.key_arn(&source.key_id),
+            key_id: self.key_arn(&destination.key_id),
+            source_encryption_algorithm: pb::EncryptionAlgorithmSpec::SymmetricDefault.into(),
+            destination_encryption_algorithm: pb::EncryptionAlgorithmSpec::SymmetricDefault.into(),
+            source_key_material_id: source_material_id,
+            destination_key_material_id: destination_material_id,
+        })
+    }
+
+    /// The shared body of GenerateDataKey and GenerateDataKeyWithoutPlaintext.
+    async fn data_key(
+        &self,
+        key_id: &str,
+        key_spec: i32,
+        number_of_bytes: Option<i32>,
+        encryption_context: HashMap<String, String>,
+        dry_run: Option<bool>,
+        operation: &str,
+    ) -> KmsResult<(KeyRecord, SecretBytes, Vec<u8>, String)> {
+        let spec = enum_in::<pb::DataKeySpec, DataKeySpec>("KeySpec", key_spec)?;
+        let len = match (spec, number_of_bytes) {
+            (Some(_), Some(_)) => {
+                return Err(KmsError::validation("specify either KeySpec or NumberOfBytes, not both"));
+            }
+            (None, None) => return Err(KmsError::validation("KeySpec or NumberOfBytes is required")),
+            (Some(spec), None) => spec.len(),
+            (None, Some(n)) => random_len(n)?,
+        };
+        let key = self.encryption_key(key_id, operation).await?;
+        dry_run_gate(dry_run)?;
+        let data_key = kms_crypto::random_bytes(len).map_err(crypto_error)?;
+        let (blob, material_id) = self.seal_blob(&key, &context(encryption_context), data_key.expose())?;
+        Ok((key, data_key, blob, material_id))
+    }
+
+    pub async fn generate_data_key(
+        &self,
+        _caller: &Caller,
+        req: pb::GenerateDataKeyRequest,
+    ) -> KmsResult<pb::GenerateDataKeyResponse> {
+        check_grant_tokens(&req.grant_tokens)?;
+        if req.recipient.is_some() {
+            return Err(KmsError::unsupported("Recipient (Nitro Enclaves attestation) is not supported"));
+        }
+        let (key, data_key, blob, material_id) = self
+            .data_key(
+                &req.key_id,
+                req.key_spec,
+                req.number_of_bytes,
+                req.encryption_context,
+                req.dry_run,
+                "GenerateDataKey",
+            )
+            .await?;
+        Ok(pb::GenerateDataKeyResponse {
+            ciphertext_blob: blob,
+            plaintext: data_key.expose().to_vec(),
+            key_id: self.key_arn(&key.key_id),
+            ciphertext_for_recipient: Vec::new(),
+            key_material_id: material_id,
+        })
+    }
+
+    pub async fn generate_data_key_without_plaintext(
+        &self,
+        _caller: &Caller,
+        req: pb::GenerateDataKeyWithoutPlaintextRequest,
+    ) -> KmsResult<pb::GenerateDataKeyWithoutPlaintextResponse> {
+        check_grant_tokens(&req.grant_tokens)?;
+        let (key, _, blob, material_id) = self
+            .data_key(
+                &req.key_id,
+                req.key_spec,
+                req.number_of_bytes,
+                req.encryption_context,
+                req.dry_run,
+                "GenerateDataKeyWithoutPlaintext",
+            )
+            .await?;
+        Ok(pb::GenerateDataKeyWithoutPlaintextResponse {
+            ciphertext_blob: blob,
+            key_id: self.key_arn(&key.key_id),
+            key_material_id: material_id,
+        })
+    }
+
+    pub async fn generate_random(
+        &self,
+        _caller: &Caller,
+        req: pb::GenerateRandomRequest,
+    ) -> KmsResult<pb::GenerateRandomResponse> {
+        if req.custom_key_store_id.is_some() {
+            return Err(KmsError::unsupported("custom key stores are not supported by this server"));
+        }
+        if req.recipient.is_some() {
+            return Err(KmsError::unsupported("Recipient (Nitro Enclaves attestation) is not supported"));
+        }
+        let n = req.number_of_bytes.ok_or_else(|| KmsError::validation("NumberOfBytes is required"))?;
+        let bytes = kms_crypto::random_bytes(random_len(n)?).map_err(crypto_error)?;
+        Ok(pb::GenerateRandomResponse {
+            plaintext: bytes.expose().to_vec(),
+            ciphertext_for_recipient: Vec::new(),
+        })
+    }
+
+    /// A key that may compute MACs with `algorithm_raw`, and its unsealed material.
+    async fn mac_key(
+        &self,
+        key_id: &str,
+        algorithm_raw: i32,
+        message: &[u8],
+        operation: &str,
+    ) -> KmsResult<(KeyRecord, MacAlgorithm, SecretBytes)> {
+        check_blob_len("message", message, MAX_PLAINTEXT)?;
+        let algorithm = enum_in::<pb::MacAlgorithmSpec, MacAlgorithm>("MacAlgorithm", algorithm_raw)?
+            .ok_or_else(|| KmsError::validation("MacAlgorithm is required"))?;
+        let key = self.key(key_id, true).await?;
+        self.check_crypto_key(&key, KeyUsage::GenerateVerifyMac, operation)?;
+        if key.key_spec.mac_algorithm() != Some(algorithm) {
+            return Err(KmsError::invalid_key_usage(format!(
+                "MacAlgorithm {algorithm} is not valid for key {} ({})",
+                key.key_id, key.key_spec
+            )));
+        }
+        let secret = self.unseal(&key, key.current_material()?)?;
+        Ok((key, algorithm, secret))
+    }
+
+    pub async fn generate_mac(
+        &self,
+        _caller: &Caller,
+        req: pb::GenerateMacRequest,
+    ) -> KmsResult<pb::GenerateMacResponse> {
+        check_grant_tokens(&req.grant_tokens)?;
+        let (key, algorithm, secret) =
+            self.mac_key(&req.key_id, req.mac_algorithm, &req.message, "GenerateMac").await?;
+        dry_run_gate(req.dry_run)?;
+        let mac = kms_crypto::generate_mac(crypto_mac(algorithm), secret.expose(), &req.message);
+        Ok(pb::GenerateMacResponse {
+            mac,
+            mac_algorithm: enum_out::<pb::MacAlgorithmSpec>(algorithm),
+            key_id: self.key_arn(&key.key_id),
+        })
+    }
+
+    pub async fn verify_mac(
+        &self,
+        _caller: &Caller,
+        req: pb::VerifyMacRequest,
+    ) -> KmsResult<pb::VerifyMacResponse> {
+        check_grant_tokens(&req.grant_tokens)?;
+        check_blob_len("mac", &req.mac, MAX_CIPHERTEXT)?;
+        let (key, algorithm, secret) =
+            self.mac_key(&req.key_id, req.mac_algorithm, &req.message, "VerifyMac").await?;
+        dry_run_gate(req.dry_run)?;
+        if !kms_crypto::verify_mac(crypto_mac(algorithm), secret.expose(), &req.message, &req.mac) {
+            return Err(KmsError::invalid_mac("the MAC does not match the message and key"));
+        }
+        Ok(pb::VerifyMacResponse {
+            key_id: self.key_arn(&key.key_id),
+            mac_valid: true,
+            mac_algorithm: enum_out::<pb::MacAlgorithmSpec>(algorithm),
+        })
+    }
+}
+
+/// NumberOfBytes of GenerateDataKey and GenerateRandom: 1..=1024.
+fn random_len(n: i32) -> KmsResult<usize> {
+    if (1..=1024).contains(&n) {
+        Ok(n as usize)
+    } else {
+        Err(KmsError::validation(format!(
+            "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy \
+             constraint: Member must have value between 1 and 1024, inclusive"
+        )))
+    }
+}
+
+fn crypto_mac(algorithm: MacAlgorithm) -> kms_crypto::MacAlgorithm {
+    match algorithm {
+        MacAlgorithm::HmacSha224 => kms_crypto::MacAlgorithm::HmacSha224,
+        MacAlgorithm::HmacSha256 => kms_crypto::MacAlgorithm::HmacSha256,
+        MacAlgorithm::HmacSha384 => kms_crypto::MacAlgorithm::HmacSha384,
+        MacAlgorithm::HmacSha512 => kms_crypto::MacAlgorithm::HmacSha512,
+    }
+}

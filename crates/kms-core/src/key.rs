@@ -1,0 +1,450 @@
+//! A KMS key as the replicated state stores it, and its lifecycle: the state rules of AWS's
+//! key-state table, deletion scheduling and rotation bookkeeping.
+//!
+//! Every transition is a method that validates first and changes the record only on success, so
+//! the state machine can apply it deterministically and a rejected command changes nothing.
+
+use crate::error::{KmsError, KmsResult};
+use crate::spec::{KeyFamily, KeySpec, KeyState, KeyUsage, Origin, RotationType};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Milliseconds since the Unix epoch. Chosen by the proposer so every replica agrees.
+pub type UnixMillis = u64;
+
+pub const DAY_MILLIS: u64 = 24 * 60 * 60 * 1000;
+pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
+pub const MAX_TAGS_PER_KEY: usize = 50;
+pub const DEFAULT_ROTATION_PERIOD_DAYS: u32 = 365;
+pub const DEFAULT_PENDING_WINDOW_DAYS: u32 = 30;
+
+/// One generation of key material, sealed under the region root key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterialVersion {
+    pub version: u32,
+    /// AWS's KeyMaterialId: 64 hex digits, public.
+    pub material_id: String,
+    #[serde(with = "crate::bytes")]
+    pub sealed: Vec<u8>,
+    pub created: UnixMillis,
+    /// None for the material the key was created with.
+    pub rotation_type: Option<RotationType>,
+}
+
+impl std::fmt::Debug for MaterialVersion {
+    // Sealed bytes are not secret, but they are noise in logs; show only their size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaterialVersion")
+            .field("version", &self.version)
+            .field("material_id", &self.material_id)
+            .field("sealed_len", &self.sealed.len())
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationSchedule {
+    pub enabled: bool,
+    pub period_days: u32,
+    pub next_rotation: Option<UnixMillis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub key_id: String,
+    pub creation_date: UnixMillis,
+    pub description: String,
+    pub key_spec: KeySpec,
+    pub key_usage: KeyUsage,
+    pub origin: Origin,
+    pub state: KeyState,
+    pub multi_region: bool,
+    pub deletion_date: Option<UnixMillis>,
+    pub pending_window_days: Option<u32>,
+    pub tags: BTreeMap<String, String>,
+    /// Oldest first; `materials[i].version == i`. The last one is current.
+    pub materials: Vec<MaterialVersion>,
+    pub rotation: RotationSchedule,
+    pub on_demand_rotations: u32,
+}
+
+/// A change to an existing key, as carried by a replicated command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyChange {
+    Describe { description: String },
+    Enable,
+    Disable,
+    ScheduleDeletion { window_days: u32 },
+    CancelDeletion,
+    EnableRotation { period_days: u32 },
+    DisableRotation,
+    Rotate { material: MaterialVersion },
+    Tag { tags: BTreeMap<String, String> },
+    Untag { tag_keys: Vec<String> },
+}
+
+impl KeyChange {
+    /// The AWS operation the change comes from, for messages.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Self::Describe { .. } => "UpdateKeyDescription",
+            Self::Enable => "EnableKey",
+            Self::Disable => "DisableKey",
+            Self::ScheduleDeletion { .. } => "ScheduleKeyDeletion",
+            Self::CancelDeletion => "CancelKeyDeletion",
+            Self::EnableRotation { .. } => "EnableKeyRotation",
+            Self::DisableRotation => "DisableKeyRotation",
+            Self::Rotate { material } if material.rotation_type == Some(RotationType::Automatic) => {
+                "automatic rotation"
+            }
+            Self::Rotate { .. } => "RotateKeyOnDemand",
+            Self::Tag { .. } => "TagResource",
+            Self::Untag { .. } => "UntagResource",
+        }
+    }
+}
+
+impl KeyRecord {
+    pub fn current_material(&self) -> KmsResult<&MaterialVersion> {
+        self.materials
+            .last()
+            .ok_or_else(|| KmsError::internal(format!("key {} has no key material", self.key_id)))
+    }
+
+    pub fn material(&self, version: u32) -> Option<&MaterialVersion> {
+        self.materials.get(version as usize).filter(|m| m.version == version)
+    }
+
+    /// The gate of every cryptographic operation (Encrypt, Decrypt, GenerateMac, ...).
+    pub fn check_usable(&self) -> KmsResult<()> {
+        match self.state {
+            KeyState::Enabled | KeyState::Updating => Ok(()),
+            KeyState::Disabled => Err(KmsError::disabled(format!("{} is disabled.", self.key_id))),
+            state => Err(self.state_error(state)),
+        }
+    }
+
+    /// The usage gate: `needed` is what the operation requires.
+    pub fn check_usage(&self, needed: KeyUsage, operation: &str) -> KmsResult<()> {
+        if self.key_usage == needed {
+            Ok(())
+        } else {
+            Err(KmsError::invalid_key_usage(format!(
+                "{operation} needs a key with KeyUsage {needed}; key {} is {} ({})",
+                self.key_id, self.key_usage, self.key_spec
+            )))
+        }
+    }
+
+    fn state_error(&self, state: KeyState) -> KmsError {
+        let what = match state {
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => "pending deletion",
+            KeyState::PendingImport => "pending import",
+            KeyState::Unavailable => "unavailable",
+            KeyState::Creating => "creating",
+            KeyState::Updating => "updating",
+            KeyState::Enabled => "enabled",
+            KeyState::Disabled => "disabled",
+        };
+        KmsError::invalid_state(format!("{} is {what}.", self.key_id))
+    }
+
+    fn is_pending_deletion(&self) -> bool {
+        matches!(self.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion)
+    }
+
+    /// Rejects management changes on a key waiting to be deleted (note 3 of the state table).
+    fn check_not_pending_deletion(&self) -> KmsResult<()> {
+        if self.is_pending_deletion() { Err(self.state_error(self.state)) } else { Ok(()) }
+    }
+
+    /// Applies `change` at time `now`, or leaves the record untouched and explains why not.
+    pub fn apply_change(&mut self, change: &KeyChange, now: UnixMillis) -> KmsResult<()> {
+        let mut next = self.clone();
+        next.apply_change_in_place(change, now)?;
+        *self = next;
+        Ok(())
+    }
+
+    fn apply_change_in_place(&mut self, change: &KeyChange, now: UnixMillis) -> KmsResult<()> {
+        match change {
+            KeyChange::Describe { description } => {
+                self.check_not_pending_deletion()?;
+                self.description = description.clone();
+            }
+            KeyChange::Enable | KeyChange::Disable => {
+                self.check_not_pending_deletion()?;
+                if matches!(self.state, KeyState::PendingImport | KeyState::Creating) {
+                    return Err(self.state_error(self.state));
+                }
+                self.state =
+                    if *change == KeyChange::Enable { KeyState::Enabled } else { KeyState::Disabled };
+            }
+            KeyChange::ScheduleDeletion { window_days } => {
+                self.check_not_pending_deletion()?;
+                check_pending_window(*window_days)?;
+                self.state = KeyState::PendingDeletion;
+                self.pending_window_days = Some(*window_days);
+                self.deletion_date = Some(now + u64::from(*window_days) * DAY_MILLIS);
+            }
+            KeyChange::CancelDeletion => {
+                if !self.is_pending_deletion() {
+                    return Err(KmsError::invalid_state(format!("{} is not pending deletion.", self.key_id)));
+                }
+                self.state = KeyState::Disabled;
+                self.deletion_date = None;
+                self.pending_window_days = None;
+            }
+            KeyChange::EnableRotation { period_days } => {
+                self.check_rotatable("EnableKeyRotation")?;
+                check_rotation_period(*period_days)?;
+                let period_changed = self.rotation.period_days != *period_days;
+                if !self.rotation.enabled || period_changed {
+                    self.rotation.next_rotation = Some(now + u64::from(*period_days) * DAY_MILLIS);
+                }
+                self.rotation.enabled = true;
+                self.rotation.period_days = *period_days;
+            }
+            KeyChange::DisableRotation => {
+                self.check_rotatable("DisableKeyRotation")?;
+                self.rotation.enabled = false;
+                self.rotation.next_rotation = None;
+            }
+            KeyChange::Rotate { material } => self.rotate(material, now)?,
+            KeyChange::Tag { tags } => {
+                self.check_not_pending_deletion()?;
+                let mut merged = self.tags.clone();
+                merged.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+                if merged.len() > MAX_TAGS_PER_KEY {
+                    return Err(KmsError::limit_exceeded(format!(
+                        "key {} would have {} tags; at most {MAX_TAGS_PER_KEY} are allowed",
+                        self.key_id,
+                        merged.len()
+                    )));
+                }
+                self.tags = merged;
+            }
+            KeyChange::Untag { tag_keys } => {
+                self.check_not_pending_deletion()?;
+                for key in tag_keys {
+                    self.tags.remove(key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rotation is for symmetric encryption keys with KMS-generated material (§3.4).
+    fn check_rotatable(&self, operation: &str) -> KmsResult<()> {
+        if self.key_spec.family() != KeyFamily::Symmetric || self.origin != Origin::AwsKms {
+            return Err(KmsError::unsupported(format!(
+                "{operation} is supported only for symmetric encryption keys with origin AWS_KMS; \
+                 key {} is {} with origin {}",
+                self.key_id, self.key_spec, self.origin
+            )));
+        }
+        self.check_usable()
+    }
+
+    fn rotate(&mut self, material: &MaterialVersion, now: UnixMillis) -> KmsResult<()> {
+        let automatic = material.rotation_type == Some(RotationType::Automatic);
+        self.check_rotatable(if automatic { "automatic rotation" } else { "RotateKeyOnDemand" })?;
+        if material.version as usize != self.materials.len() {
+            // Two rotations raced; the later one was built on stale state. Deterministic no.
+            return Err(KmsError::conflict(format!(
+                "key {} was rotated concurrently; retry the request",
+                self.key_id
+            )));
+        }
+        if automatic {
+            match self.rotation.next_rotation {
+                Some(due) if self.rotation.enabled && due <= now => {
+                    self.rotation.next_rotation =
+                        Some(now + u64::from(self.rotation.period_days) * DAY_MILLIS);
+                }
+                _ => {
+                    return Err(KmsError::conflict(format!(
+                        "automatic rotation of key {} is not due",
+                        self.key_id
+                    )));
+                }
+            }
+        } else {
+            if self.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
+                return Err(KmsError::limit_exceeded(format!(
+                    "key {} has already been rotated on demand {MAX_ON_DEMAND_ROTATIONS} times, \
+                     the most AWS allows",
+                    self.key_id
+                )));
+            }
+            self.on_demand_rotations += 1;
+        }
+        self.materials.push(material.clone());
+        Ok(())
+    }
+
+    /// Whether the deletion date has passed, so the key must now be removed for good.
+    pub fn is_due_for_deletion(&self, now: UnixMillis) -> bool {
+        self.state == KeyState::PendingDeletion && self.deletion_date.is_some_and(|d| d <= now)
+    }
+
+    pub fn is_due_for_rotation(&self, now: UnixMillis) -> bool {
+        self.state == KeyState::Enabled
+            && self.rotation.enabled
+            && self.rotation.next_rotation.is_some_and(|due| due <= now)
+    }
+}
+
+pub fn check_pending_window(days: u32) -> KmsResult<()> {
+    if (7..=30).contains(&days) {
+        Ok(())
+    } else {
+        Err(KmsError::validation(format!(
+            "PendingWindowInDays must be between 7 and 30 days, inclusive (got {days})"
+        )))
+    }
+}
+
+pub fn check_rotation_period(days: u32) -> KmsResult<()> {
+    if (90..=2560).contains(&days) {
+        Ok(())
+    } else {
+        Err(KmsError::validation(format!(
+            "RotationPeriodInDays must be between 90 and 2560 days, inclusive (got {days})"
+        )))
+    }
+}
+
+/// Tag rules of TagResource / CreateKey (§1.8).
+pub fn validate_tags(tags: &BTreeMap<String, String>) -> KmsResult<()> {
+    for (key, value) in tags {
+        if key.is_empty() || key.chars().count() > 128 {
+            return Err(KmsError::tag(format!("tag key '{key}' must be 1 to 128 characters long")));
+        }
+        if value.chars().count() > 256 {
+            return Err(KmsError::tag(format!(
+                "the value of tag '{key}' must be at most 256 characters long"
+            )));
+        }
+        if key.starts_with("aws:") {
+            return Err(KmsError::tag(format!("tag key '{key}' uses the reserved prefix aws:")));
+        }
+    }
+    if tags.len() > MAX_TAGS_PER_KEY {
+        return Err(KmsError::limit_exceeded(format!(
+            "{} tags given; at most {MAX_TAGS_PER_KEY} are allowed per key",
+            tags.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    pub(crate) fn material(version: u32, rotation_type: Option<RotationType>) -> MaterialVersion {
+        MaterialVersion {
+            version,
+            material_id: format!("{version:064x}"),
+            sealed: vec![version as u8; 8],
+            created: 0,
+            rotation_type,
+        }
+    }
+
+    fn key(spec: KeySpec) -> KeyRecord {
+        KeyRecord {
+            key_id: "k1".into(),
+            creation_date: 0,
+            description: String::new(),
+            key_spec: spec,
+            key_usage: spec.resolve_usage(None).unwrap_or(KeyUsage::GenerateVerifyMac),
+            origin: Origin::AwsKms,
+            state: KeyState::Enabled,
+            multi_region: false,
+            deletion_date: None,
+            pending_window_days: None,
+            tags: BTreeMap::new(),
+            materials: vec![material(0, None)],
+            rotation: RotationSchedule::default(),
+            on_demand_rotations: 0,
+        }
+    }
+
+    #[test]
+    fn deletion_is_scheduled_and_cancelled_to_disabled() {
+        let mut k = key(KeySpec::SymmetricDefault);
+        k.apply_change(&KeyChange::ScheduleDeletion { window_days: 7 }, 1000).unwrap();
+        assert_eq!(k.state, KeyState::PendingDeletion);
+        assert_eq!(k.deletion_date, Some(1000 + 7 * DAY_MILLIS));
+        assert!(!k.is_due_for_deletion(1000));
+        assert!(k.is_due_for_deletion(1000 + 7 * DAY_MILLIS));
+        assert_eq!(k.check_usable().unwrap_err().kind, ErrorKind::KMSInvalidStateException);
+        let err = k.apply_change(&KeyChange::Enable, 0).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::KMSInvalidStateException);
+        k.apply_change(&KeyChange::CancelDeletion, 0).unwrap();
+        assert_eq!(k.state, KeyState::Disabled);
+        assert_eq!(k.deletion_date, None);
+        assert_eq!(k.check_usable().unwrap_err().kind, ErrorKind::DisabledException);
+    }
+
+    #[test]
+    fn rejected_changes_leave_the_record_untouched() {
+        let mut k = key(KeySpec::SymmetricDefault);
+        let before = k.clone();
+        for bad in [6, 31, 0] {
+            let err = k.apply_change(&KeyChange::ScheduleDeletion { window_days: bad }, 0);
+            assert_eq!(err.unwrap_err().kind, ErrorKind::ValidationException);
+        }
+        assert_eq!(
+            k.apply_change(&KeyChange::CancelDeletion, 0).unwrap_err().kind,
+            ErrorKind::KMSInvalidStateException
+        );
+        assert_eq!(k, before);
+    }
+
+    #[test]
+    fn rotation_rules() {
+        let mut hmac = key(KeySpec::Hmac256);
+        let err = hmac.apply_change(&KeyChange::EnableRotation { period_days: 90 }, 0);
+        assert_eq!(err.unwrap_err().kind, ErrorKind::UnsupportedOperationException);
+
+        let mut k = key(KeySpec::SymmetricDefault);
+        for bad in [89, 2561] {
+            let err = k.apply_change(&KeyChange::EnableRotation { period_days: bad }, 0);
+            assert_eq!(err.unwrap_err().kind, ErrorKind::ValidationException);
+        }
+        k.apply_change(&KeyChange::EnableRotation { period_days: 90 }, 0).unwrap();
+        let due = 90 * DAY_MILLIS;
+        assert!(!k.is_due_for_rotation(due - 1) && k.is_due_for_rotation(due));
+        let auto = KeyChange::Rotate { material: material(1, Some(RotationType::Automatic)) };
+        assert_eq!(k.apply_change(&auto, due - 1).unwrap_err().kind, ErrorKind::ConflictException);
+        k.apply_change(&auto, due).unwrap();
+        assert_eq!(k.current_material().unwrap().version, 1);
+        assert_eq!(k.rotation.next_rotation, Some(2 * due));
+        // The same automatic rotation proposed twice applies once.
+        assert!(k.apply_change(&auto, due).is_err());
+    }
+
+    #[test]
+    fn on_demand_rotation_is_capped_at_25() {
+        let mut k = key(KeySpec::SymmetricDefault);
+        for version in 1..=25 {
+            let change = KeyChange::Rotate { material: material(version, Some(RotationType::OnDemand)) };
+            k.apply_change(&change, 0).unwrap();
+        }
+        let change = KeyChange::Rotate { material: material(26, Some(RotationType::OnDemand)) };
+        assert_eq!(k.apply_change(&change, 0).unwrap_err().kind, ErrorKind::LimitExceededException);
+        assert_eq!(k.materials.len(), 26);
+    }
+
+    #[test]
+    fn disabled_keys_refuse_rotation() {
+        let mut k = key(KeySpec::SymmetricDefault);
+        k.apply_change(&KeyChange::Disable, 0).unwrap();
+        let change = KeyChange::Rotate { material: material(1, Some(RotationType::OnDemand)) };
+        assert_eq!(k.apply_change(&change, 0).unwrap_err().kind, ErrorKind::DisabledException);
+    }
+}

@@ -1,0 +1,165 @@
+//! How keys and aliases are laid out in the replicated key-value state, and the queries over it.
+//! Both the state machine (writes) and the API (reads) go through here, so the layout is defined
+//! once.
+
+use crate::error::{KmsError, KmsResult};
+use crate::ids::KeyRef;
+use crate::key::{KeyRecord, UnixMillis};
+use crate::store::{StateRead, StateWrite};
+use serde::{Deserialize, Serialize};
+
+const KEY_PREFIX: &[u8] = b"k/";
+const ALIAS_PREFIX: &[u8] = b"a/";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub alias_name: String,
+    pub target_key_id: String,
+    pub creation_date: UnixMillis,
+    pub last_updated_date: UnixMillis,
+}
+
+/// One page of a listing. `next_marker` is set when more entries follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_marker: Option<String>,
+}
+
+fn key_key(key_id: &str) -> Vec<u8> {
+    [KEY_PREFIX, key_id.as_bytes()].concat()
+}
+
+fn alias_key(alias_name: &str) -> Vec<u8> {
+    [ALIAS_PREFIX, alias_name.as_bytes()].concat()
+}
+
+/// The end of a prefix range: the prefix with its last byte incremented.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> KmsResult<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|err| KmsError::internal(format!("stored {what} record is corrupt: {err}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing plain structs of strings, numbers and maps with string keys cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// Read-side queries over any state view.
+pub struct Keys<'a, S: StateRead + ?Sized> {
+    state: &'a S,
+}
+
+impl<'a, S: StateRead + ?Sized> Keys<'a, S> {
+    pub fn new(state: &'a S) -> Self {
+        Self { state }
+    }
+
+    pub fn get_key(&self, key_id: &str) -> KmsResult<Option<KeyRecord>> {
+        self.state.get(&key_key(key_id))?.map(|bytes| decode("key", &bytes)).transpose()
+    }
+
+    pub fn key(&self, key_id: &str) -> KmsResult<KeyRecord> {
+        self.get_key(key_id)?.ok_or_else(|| KmsError::not_found(format!("Key '{key_id}' does not exist")))
+    }
+
+    pub fn get_alias(&self, alias_name: &str) -> KmsResult<Option<AliasRecord>> {
+        self.state.get(&alias_key(alias_name))?.map(|bytes| decode("alias", &bytes)).transpose()
+    }
+
+    pub fn alias(&self, alias_name: &str) -> KmsResult<AliasRecord> {
+        self.get_alias(alias_name)?
+            .ok_or_else(|| KmsError::not_found(format!("Alias '{alias_name}' does not exist")))
+    }
+
+    /// The key a reference names, following an alias.
+    pub fn resolve(&self, key_ref: &KeyRef) -> KmsResult<KeyRecord> {
+        match key_ref {
+            KeyRef::Id(key_id) => self.key(key_id),
+            KeyRef::Alias(alias_name) => {
+                let alias = self.alias(alias_name)?;
+                self.key(&alias.target_key_id)
+            }
+        }
+    }
+
+    pub fn list_keys(&self, marker: Option<&str>, limit: usize) -> KmsResult<Page<KeyRecord>> {
+        self.page("key", KEY_PREFIX, marker, limit)
+    }
+
+    pub fn list_aliases(&self, marker: Option<&str>, limit: usize) -> KmsResult<Page<AliasRecord>> {
+        self.page("alias", ALIAS_PREFIX, marker, limit)
+    }
+
+    /// Every alias that points at `key_id` (at most 50 per key by AWS's quota).
+    pub fn aliases_of(&self, key_id: &str) -> KmsResult<Vec<AliasRecord>> {
+        let all = self.scan_all::<AliasRecord>("alias", ALIAS_PREFIX)?;
+        Ok(all.into_iter().filter(|a| a.target_key_id == key_id).collect())
+    }
+
+    pub fn all_keys(&self) -> KmsResult<Vec<KeyRecord>> {
+        self.scan_all("key", KEY_PREFIX)
+    }
+
+    fn scan_all<T: for<'de> Deserialize<'de>>(&self, what: &str, prefix: &[u8]) -> KmsResult<Vec<T>> {
+        let entries = self.state.scan(prefix, &prefix_end(prefix), usize::MAX)?;
+        entries.iter().map(|(_, value)| decode(what, value)).collect()
+    }
+
+    /// Markers are the stored name of the first entry of the next page, so paging is stable
+    /// while entries are added or removed.
+    fn page<T: for<'de> Deserialize<'de>>(
+        &self,
+        what: &str,
+        prefix: &[u8],
+        marker: Option<&str>,
+        limit: usize,
+    ) -> KmsResult<Page<T>> {
+        let start = match marker {
+            Some(marker) => {
+                if marker.is_empty() || marker.len() > 1024 || marker.contains('\0') {
+                    return Err(KmsError::invalid_marker(format!(
+                        "marker '{marker}' is not a marker this service returned"
+                    )));
+                }
+                [prefix, marker.as_bytes()].concat()
+            }
+            None => prefix.to_vec(),
+        };
+        let mut entries = self.state.scan(&start, &prefix_end(prefix), limit.saturating_add(1))?;
+        let next_marker = if entries.len() > limit {
+            let (next, _) = entries.remove(limit);
+            entries.truncate(limit);
+            Some(String::from_utf8_lossy(&next[prefix.len()..]).into_owned())
+        } else {
+            None
+        };
+        let items = entries.iter().map(|(_, value)| decode(what, value)).collect::<KmsResult<_>>()?;
+        Ok(Page { items, next_marker })
+    }
+}
+
+/// Write-side helpers used while a command is applied.
+pub fn put_key(state: &mut dyn StateWrite, key: &KeyRecord) {
+    state.put(&key_key(&key.key_id), &encode(key));
+}
+
+pub fn delete_key(state: &mut dyn StateWrite, key_id: &str) {
+    state.delete(&key_key(key_id));
+}
+
+pub fn put_alias(state: &mut dyn StateWrite, alias: &AliasRecord) {
+    state.put(&alias_key(&alias.alias_name), &encode(alias));
+}
+
+pub fn delete_alias(state: &mut dyn StateWrite, alias_name: &str) {
+    state.delete(&alias_key(alias_name));
+}

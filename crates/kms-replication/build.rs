@@ -1,0 +1,17 @@
+//! Compiles the Raft transport proto with protox (pure Rust), so no `protoc` is needed.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    let proto_root = manifest_dir.join("../../proto");
+    let raft_proto = proto_root.join("kms/raft/v1/raft.proto");
+    println!("cargo:rerun-if-changed={}", raft_proto.display());
+
+    let fds = protox::compile([&raft_proto], [&proto_root])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! Configuration of one node of a region.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How one node of a region runs. `Default` gives LAN values and a loopback listener; set at
+/// least `node_id`, `data_dir` and the two addresses.
+#[derive(Debug, Clone)]
+pub struct RegionConfig {
+    /// This node's Raft id. Never reuse an id after a node was removed from the region.
+    pub node_id: u64,
+    /// RocksDB lives in `data_dir/raft`.
+    pub data_dir: PathBuf,
+    /// Where this node serves Raft RPCs. Port 0 picks a free port; see `Region::raft_addr`.
+    pub raft_listen: SocketAddr,
+    /// The address peers use to reach this node, e.g. "10.0.0.7:7001".
+    pub raft_advertise: String,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot after this many log entries since the last one.
+    pub snapshot_logs_since_last: u64,
+    /// Log entries kept after a snapshot, so a slightly lagging follower catches up from the log
+    /// rather than by a full snapshot transfer.
+    pub logs_kept_after_snapshot: u64,
+    /// Upper bound of a proposal, a forwarded proposal or a read barrier.
+    pub request_timeout_ms: u64,
+    /// Deadline of one Raft RPC (vote, append) and of each snapshot chunk.
+    pub rpc_timeout_ms: u64,
+}
+
+impl Default for RegionConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            data_dir: PathBuf::from("data"),
+            raft_listen: SocketAddr::from(([127, 0, 0, 1], 7001)),
+            raft_advertise: "127.0.0.1:7001".to_string(),
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 400,
+            election_timeout_max_ms: 800,
+            snapshot_logs_since_last: 5000,
+            logs_kept_after_snapshot: 1000,
+            request_timeout_ms: 10_000,
+            rpc_timeout_ms: 2_000,
+        }
+    }
+}
+
+impl RegionConfig {
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub(crate) fn rpc_timeout(&self) -> Duration {
+        Duration::from_millis(self.rpc_timeout_ms)
+    }
+
+    pub(crate) fn election_timeout_max(&self) -> Duration {
+        Duration::from_millis(self.election_timeout_max_ms)
+    }
+
+    /// The openraft configuration derived from this one, validated.
+    pub(crate) fn raft_config(&self) -> Result<openraft::Config, openraft::ConfigError> {
+        openraft::Config {
+            cluster_name: "kms-region".to_string(),
+            heartbeat_interval: self.heartbeat_interval_ms,
+            election_timeout_min: self.election_timeout_min_ms,
+            election_timeout_max: self.election_timeout_max_ms,
+            install_snapshot_timeout: self.rpc_timeout_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_logs_since_last),
+            max_in_snapshot_log_to_keep: self.logs_kept_after_snapshot,
+            ..Default::default()
+        }
+        .validate()
+    }
+}

@@ -1,0 +1,276 @@
+//! Writes and read barriers from any node: run them locally on the leader, or hand them to the
+//! leader over the Raft transport (`Forward`, `ReadIndex`) and wait until this node has applied
+//! the result, so the node that answers the client can read its own write.
+//!
+//! A proposal is retried at most once after a leader change. A forward whose outcome is unknown
+//! (timeout, connection lost after sending) is *not* retried here; like a timed-out local write
+//! it may still commit, which is why KMS commands must be idempotent.
+
+use std::time::Duration;
+
+use openraft::ReadPolicy;
+use openraft::errors::ClientWriteError;
+use tokio::time::Instant;
+use tonic::Code;
+
+use crate::error::ReplicationError;
+use crate::network::pb;
+use crate::region::{Region, wait_error};
+use crate::types::Command;
+
+/// What the leader said about a request this node handed to it.
+enum LeaderAnswer<T> {
+    Done(T),
+    /// The node asked is not the leader (any more); try again after the leader changes.
+    NotLeader(Option<u64>),
+}
+
+const PROPOSING: &str = "proposing a command";
+const SYNCING: &str = "waiting for a linearizable read barrier";
+
+impl Region {
+    /// Proposes `command` to the region and returns the application's response once the command
+    /// is applied on this node (a follower forwards it to the leader, then waits to apply it).
+    pub async fn propose(&self, command: Vec<u8>) -> Result<Vec<u8>, ReplicationError> {
+        let deadline = Instant::now() + self.inner.config.request_timeout();
+        let mut leader_changes_left = 1;
+        let mut stale_leader = None;
+        loop {
+            let written = tokio::time::timeout_at(
+                deadline,
+                self.inner.raft.client_write(Command(command.clone())),
+            )
+            .await
+            .map_err(|_| self.timeout(PROPOSING))?;
+            let fwd = match written {
+                Ok(resp) => return Ok(resp.data.0),
+                Err(e) => match e.api_error() {
+                    Some(ClientWriteError::ForwardToLeader(fwd)) => fwd.leader_id,
+                    Some(ClientWriteError::LogEntryDiscarded(fwd)) => {
+                        // Outcome unknown: do not propose a second copy.
+                        return Err(self.not_leader(fwd.leader_id, PROPOSING));
+                    }
+                    _ => return Err(ReplicationError::fatal(PROPOSING, e)),
+                },
+            };
+            let leader = match fwd.filter(|l| Some(*l) != stale_leader) {
+                Some(leader) => leader,
+                None => self.wait_for_leader(stale_leader, deadline, PROPOSING).await?,
+            };
+            if leader == self.node_id() {
+                continue;
+            }
+            match self.forward(leader, &command, deadline).await? {
+                LeaderAnswer::Done(response) => return Ok(response),
+                LeaderAnswer::NotLeader(_) if leader_changes_left > 0 => {
+                    leader_changes_left -= 1;
+                    stale_leader = Some(leader);
+                }
+                LeaderAnswer::NotLeader(hint) => return Err(self.not_leader(hint, PROPOSING)),
+            }
+        }
+    }
+
+    /// Returns once this node's applied state includes everything committed in the region before
+    /// the call: a ReadIndex round on the leader, or (on a follower) the leader's read index
+    /// followed by a wait for the local state machine.
+    pub async fn sync_reads(&self) -> Result<(), ReplicationError> {
+        let deadline = Instant::now() + self.inner.config.request_timeout();
+        let mut leader_changes_left = 1;
+        let mut stale_leader = None;
+        loop {
+            let local = tokio::time::timeout_at(
+                deadline,
+                self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex),
+            )
+            .await
+            .map_err(|_| self.timeout(SYNCING))?;
+            let fwd = match local {
+                Ok(_) => return Ok(()),
+                Err(e) => match e.forward_to_leader() {
+                    Some(fwd) => fwd.leader_id,
+                    None => return Err(self.unavailable(SYNCING, e)),
+                },
+            };
+            let leader = match fwd.filter(|l| Some(*l) != stale_leader) {
+                Some(leader) => leader,
+                None => self.wait_for_leader(stale_leader, deadline, SYNCING).await?,
+            };
+            if leader == self.node_id() {
+                continue;
+            }
+            match self.remote_read_index(leader, deadline).await? {
+                LeaderAnswer::Done(index) => return self.wait_applied(index, deadline, SYNCING).await,
+                LeaderAnswer::NotLeader(_) if leader_changes_left > 0 => {
+                    leader_changes_left -= 1;
+                    stale_leader = Some(leader);
+                }
+                LeaderAnswer::NotLeader(hint) => return Err(self.not_leader(hint, SYNCING)),
+            }
+        }
+    }
+
+    /// Hands a proposal to `leader`; on success waits until this node applied it too.
+    async fn forward(
+        &self,
+        leader: u64,
+        command: &[u8],
+        deadline: Instant,
+    ) -> Result<LeaderAnswer<Vec<u8>>, ReplicationError> {
+        let mut client = self.leader_client(leader, PROPOSING)?;
+        let mut request = tonic::Request::new(pb::ForwardRequest {
+            command: command.to_vec(),
+        });
+        request.set_timeout(remaining(deadline));
+        tracing::debug!(leader, len = command.len(), "forwarding proposal to the leader");
+        let call = tokio::time::timeout_at(deadline, client.forward(request));
+        let reply = self.rpc_result(leader, call.await, PROPOSING)?;
+        match reply.result {
+            Some(pb::forward_reply::Result::Applied(applied)) => {
+                self.wait_applied(applied.log_index, deadline, PROPOSING).await?;
+                Ok(LeaderAnswer::Done(applied.response))
+            }
+            Some(pb::forward_reply::Result::NotLeader(n)) => Ok(LeaderAnswer::NotLeader(n.leader_id)),
+            None => Err(self.bad_reply(leader, PROPOSING)),
+        }
+    }
+
+    /// Asks `leader` for its read index.
+    async fn remote_read_index(
+        &self,
+        leader: u64,
+        deadline: Instant,
+    ) -> Result<LeaderAnswer<u64>, ReplicationError> {
+        let mut client = self.leader_client(leader, SYNCING)?;
+        let mut request = tonic::Request::new(pb::ReadIndexRequest {});
+        request.set_timeout(remaining(deadline));
+        let call = tokio::time::timeout_at(deadline, client.read_index(request));
+        let reply = self.rpc_result(leader, call.await, SYNCING)?;
+        match reply.result {
+            Some(pb::read_index_reply::Result::ReadIndex(index)) => Ok(LeaderAnswer::Done(index)),
+            Some(pb::read_index_reply::Result::NotLeader(n)) => Ok(LeaderAnswer::NotLeader(n.leader_id)),
+            None => Err(self.bad_reply(leader, SYNCING)),
+        }
+    }
+
+    fn leader_client(
+        &self,
+        leader: u64,
+        doing: &'static str,
+    ) -> Result<crate::network::peers::RaftClient, ReplicationError> {
+        let addr = self.member_addr(leader).ok_or(ReplicationError::NoLeader {
+            node_id: self.node_id(),
+            doing,
+        })?;
+        self.inner
+            .peers
+            .client(leader, &addr)
+            .map_err(|message| ReplicationError::Transport {
+                peer: leader,
+                doing,
+                message,
+            })
+    }
+
+    /// Unwraps a leader RPC, mapping deadline and transport failures.
+    fn rpc_result<T>(
+        &self,
+        leader: u64,
+        result: Result<Result<tonic::Response<T>, tonic::Status>, tokio::time::error::Elapsed>,
+        doing: &'static str,
+    ) -> Result<T, ReplicationError> {
+        match result {
+            Err(_) => Err(self.timeout(doing)),
+            Ok(Ok(reply)) => Ok(reply.into_inner()),
+            Ok(Err(status)) if status.code() == Code::DeadlineExceeded => Err(self.timeout(doing)),
+            Ok(Err(status)) => Err(ReplicationError::Transport {
+                peer: leader,
+                doing,
+                message: format!("{:?}: {}", status.code(), status.message()),
+            }),
+        }
+    }
+
+    /// Waits until this node has applied log index `index`.
+    async fn wait_applied(&self, index: u64, deadline: Instant, doing: &'static str) -> Result<(), ReplicationError> {
+        let budget = remaining(deadline);
+        self.inner
+            .raft
+            .wait(Some(budget))
+            .applied_index_at_least(Some(index), doing)
+            .await
+            .map(|_| ())
+            .map_err(|e| wait_error(e, doing, budget))
+    }
+
+    /// Waits until a leader other than `not` is known.
+    async fn wait_for_leader(
+        &self,
+        not: Option<u64>,
+        deadline: Instant,
+        doing: &'static str,
+    ) -> Result<u64, ReplicationError> {
+        let metrics = self
+            .inner
+            .raft
+            .wait(Some(remaining(deadline)))
+            .metrics(
+                |m| m.current_leader.is_some() && m.current_leader != not,
+                "wait for a leader",
+            )
+            .await
+            .map_err(|e| match e {
+                openraft::metrics::WaitError::Timeout(..) => ReplicationError::NoLeader {
+                    node_id: self.node_id(),
+                    doing,
+                },
+                other => wait_error(other, doing, Duration::ZERO),
+            })?;
+        metrics.current_leader.ok_or(ReplicationError::NoLeader {
+            node_id: self.node_id(),
+            doing,
+        })
+    }
+
+    fn timeout(&self, doing: &'static str) -> ReplicationError {
+        ReplicationError::Timeout {
+            doing,
+            after: self.inner.config.request_timeout(),
+        }
+    }
+
+    fn not_leader(&self, leader_id: Option<u64>, doing: &'static str) -> ReplicationError {
+        ReplicationError::NotLeader {
+            node_id: self.node_id(),
+            leader_id,
+            doing,
+        }
+    }
+
+    /// A leader that could not confirm its leadership (no quorum) is transient, not fatal,
+    /// unless Raft itself stopped.
+    fn unavailable<E>(&self, doing: &'static str, e: openraft::errors::RaftError<crate::types::TypeConfig, E>) -> ReplicationError
+    where
+        E: std::fmt::Debug + std::fmt::Display,
+    {
+        match e {
+            openraft::errors::RaftError::Fatal(f) => ReplicationError::fatal(doing, f),
+            openraft::errors::RaftError::APIError(_) => ReplicationError::NoLeader {
+                node_id: self.node_id(),
+                doing,
+            },
+        }
+    }
+
+    fn bad_reply(&self, leader: u64, doing: &'static str) -> ReplicationError {
+        ReplicationError::Transport {
+            peer: leader,
+            doing,
+            message: "reply without a result".to_string(),
+        }
+    }
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}

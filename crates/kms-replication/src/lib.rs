@@ -1,0 +1,33 @@
+//! Replication of one KMS region: a Raft group (openraft) over RocksDB with a tonic transport.
+//!
+//! The public API ([`Region`], [`RegionConfig`], [`RegionStatus`], [`ReplicationError`]) uses
+//! plain Rust types only; every openraft type stays inside this crate so an openraft upgrade
+//! touches nothing else. The application logic comes in through
+//! [`kms_core::store::StateMachineApp`]; this crate never interprets command bytes and never logs
+//! them (only lengths and log indices).
+//!
+//! Layout: `types` (openraft type config), `db` (RocksDB and its column families),
+//! `log_store`, `state_machine`, `snapshot`, `reader`, `network/{peers,client,server}`,
+//! `region` (lifecycle, status, membership), `leader` (propose / read barrier from any node).
+
+#![forbid(unsafe_code)]
+
+mod config;
+mod db;
+mod error;
+mod leader;
+mod log_store;
+mod network;
+mod reader;
+mod region;
+mod snapshot;
+mod state_machine;
+mod types;
+
+pub use config::RegionConfig;
+pub use error::ReplicationError;
+pub use reader::RegionReader;
+pub use region::{Region, RegionStatus};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,69 @@
+//! One cached tonic `Channel` per peer, shared by Raft replication and by the region's own
+//! Forward / ReadIndex calls.
+//!
+//! A channel multiplexes every RPC to that peer over one HTTP/2 connection and reconnects by
+//! itself. HTTP/2 keepalive (also while idle) makes a half-open connection after a network fault
+//! fail fast instead of wedging the channel; the connect timeout bounds a dial to a dead host.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+
+use super::pb::raft_service_client::RaftServiceClient;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) type RaftClient = RaftServiceClient<Channel>;
+
+#[derive(Clone)]
+pub(crate) struct Peers {
+    self_id: u64,
+    channels: Arc<Mutex<HashMap<u64, (String, Channel)>>>,
+}
+
+impl Peers {
+    pub(crate) fn new(self_id: u64) -> Self {
+        Self {
+            self_id,
+            channels: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    pub(crate) fn self_id(&self) -> u64 {
+        self.self_id
+    }
+
+    /// A client for `peer` at `addr`, reusing the cached channel while the address is unchanged.
+    /// Refuses the local node: openraft must never replicate to itself, and a forward to
+    /// ourselves would loop.
+    pub(crate) fn client(&self, peer: u64, addr: &str) -> Result<RaftClient, String> {
+        if peer == self.self_id {
+            return Err(format!("refusing a raft client to the local node {peer}"));
+        }
+        // A poisoned lock only means another thread panicked while inserting; the map is still
+        // a valid cache.
+        let mut channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((cached_addr, channel)) = channels.get(&peer) {
+            if cached_addr == addr {
+                return Ok(RaftServiceClient::new(channel.clone()));
+            }
+        }
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| format!("invalid raft address of node {peer}: {e}"))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        channels.insert(peer, (addr.to_string(), channel.clone()));
+        Ok(RaftServiceClient::new(channel))
+    }
+}

@@ -1,0 +1,159 @@
+//! The receiving side: the tonic service that feeds peer RPCs into the local `Raft`.
+//!
+//! Everything arriving here is peer input: it is decoded defensively and errors go back as
+//! messages, never as panics (malformed JSON or a short snapshot is an `invalid_argument`).
+
+use std::time::Duration;
+
+use openraft::ReadPolicy;
+use openraft::raft::{AppendEntriesRequest, VoteRequest};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::pb::raft_service_server::{RaftService, RaftServiceServer};
+use super::{MAX_SNAPSHOT_BYTES, from_json, pb, to_json};
+use crate::network::client::MAX_MESSAGE_BYTES;
+use crate::types::{Command, Raft, Snapshot, SnapshotMeta, Vote};
+
+/// Serves one node's Raft RPCs.
+pub(crate) struct RaftServer {
+    raft: Raft,
+    /// Upper bound of a forwarded proposal or a read-index round on this (leader) node.
+    request_timeout: Duration,
+}
+
+impl RaftServer {
+    pub(crate) fn into_service(raft: Raft, request_timeout: Duration) -> RaftServiceServer<Self> {
+        RaftServiceServer::new(Self { raft, request_timeout })
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+}
+
+fn reply<T: serde::Serialize, E: std::fmt::Display>(result: Result<T, E>) -> Result<Response<pb::RaftReply>, Status> {
+    let reply = match result {
+        Ok(value) => pb::RaftReply {
+            payload: to_json(&value).map_err(Status::internal)?,
+            error: String::new(),
+        },
+        Err(e) => pb::RaftReply {
+            payload: Vec::new(),
+            error: e.to_string(),
+        },
+    };
+    Ok(Response::new(reply))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Status> {
+    from_json(bytes).map_err(Status::invalid_argument)
+}
+
+fn not_leader(leader_id: Option<u64>) -> pb::NotLeader {
+    pb::NotLeader { leader_id }
+}
+
+/// Reads a whole snapshot stream: one header, then data chunks adding up to `total_len`.
+async fn receive_snapshot(mut stream: Streaming<pb::SnapshotChunk>) -> Result<(Vote, Snapshot), Status> {
+    let header = match stream.message().await?.and_then(|c| c.part) {
+        Some(pb::snapshot_chunk::Part::Header(header)) => header,
+        _ => return Err(Status::invalid_argument("snapshot stream must start with a header")),
+    };
+    let vote: Vote = decode(&header.vote)?;
+    let meta: SnapshotMeta = decode(&header.meta)?;
+    let total = usize::try_from(header.total_len)
+        .ok()
+        .filter(|len| *len <= MAX_SNAPSHOT_BYTES)
+        .ok_or_else(|| Status::invalid_argument("snapshot too large"))?;
+    // Reserve from the declared length only up to one chunk's worth: the length is peer input.
+    let mut data = Vec::with_capacity(total.min(super::SNAPSHOT_CHUNK_BYTES));
+    while let Some(chunk) = stream.message().await? {
+        match chunk.part {
+            Some(pb::snapshot_chunk::Part::Data(bytes)) if data.len() + bytes.len() <= total => {
+                data.extend_from_slice(&bytes);
+            }
+            Some(pb::snapshot_chunk::Part::Data(_)) => {
+                return Err(Status::invalid_argument("snapshot longer than its header says"));
+            }
+            _ => return Err(Status::invalid_argument("unexpected message in snapshot stream")),
+        }
+    }
+    if data.len() != total {
+        return Err(Status::invalid_argument("snapshot stream ended early"));
+    }
+    Ok((vote, Snapshot { meta, snapshot: data }))
+}
+
+#[tonic::async_trait]
+impl RaftService for RaftServer {
+    async fn vote(&self, request: Request<pb::RaftRequest>) -> Result<Response<pb::RaftReply>, Status> {
+        let req: VoteRequest<_> = decode(&request.into_inner().payload)?;
+        reply(self.raft.vote(req).await)
+    }
+
+    async fn pre_vote(&self, request: Request<pb::RaftRequest>) -> Result<Response<pb::RaftReply>, Status> {
+        let req: VoteRequest<_> = decode(&request.into_inner().payload)?;
+        reply(self.raft.pre_vote(req).await)
+    }
+
+    async fn append_entries(
+        &self,
+        request: Request<pb::RaftRequest>,
+    ) -> Result<Response<pb::RaftReply>, Status> {
+        let req: AppendEntriesRequest<_> = decode(&request.into_inner().payload)?;
+        reply(self.raft.append_entries(req).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<Streaming<pb::SnapshotChunk>>,
+    ) -> Result<Response<pb::RaftReply>, Status> {
+        let (vote, snapshot) = receive_snapshot(request.into_inner()).await?;
+        tracing::info!(
+            last_log_index = snapshot.meta.last_log_id.as_ref().map(|id| id.index),
+            bytes = snapshot.snapshot.len(),
+            "received snapshot"
+        );
+        reply(self.raft.install_full_snapshot(vote, snapshot).await)
+    }
+
+    async fn forward(&self, request: Request<pb::ForwardRequest>) -> Result<Response<pb::ForwardReply>, Status> {
+        let command = Command(request.into_inner().command);
+        let len = command.0.len();
+        let written = tokio::time::timeout(self.request_timeout, self.raft.client_write(command))
+            .await
+            .map_err(|_| Status::deadline_exceeded("forwarded proposal timed out on the leader"))?;
+        let result = match written {
+            Ok(resp) => {
+                tracing::debug!(len, log_index = resp.log_id.index, "applied forwarded proposal");
+                pb::forward_reply::Result::Applied(pb::Applied {
+                    response: resp.data.0,
+                    log_index: resp.log_id.index,
+                })
+            }
+            Err(e) => match e.forward_to_leader() {
+                Some(fwd) => pb::forward_reply::Result::NotLeader(not_leader(fwd.leader_id)),
+                None => return Err(Status::unavailable(format!("forwarded proposal failed: {e}"))),
+            },
+        };
+        Ok(Response::new(pb::ForwardReply { result: Some(result) }))
+    }
+
+    async fn read_index(
+        &self,
+        _request: Request<pb::ReadIndexRequest>,
+    ) -> Result<Response<pb::ReadIndexReply>, Status> {
+        let linearizer = tokio::time::timeout(
+            self.request_timeout,
+            self.raft.get_read_linearizer(ReadPolicy::ReadIndex),
+        )
+        .await
+        .map_err(|_| Status::deadline_exceeded("read index timed out on the leader"))?;
+        let result = match linearizer {
+            Ok(linearizer) => pb::read_index_reply::Result::ReadIndex(linearizer.read_log_id().index()),
+            Err(e) => match e.forward_to_leader() {
+                Some(fwd) => pb::read_index_reply::Result::NotLeader(not_leader(fwd.leader_id)),
+                None => return Err(Status::unavailable(format!("read index failed: {e}"))),
+            },
+        };
+        Ok(Response::new(pb::ReadIndexReply { result: Some(result) }))
+    }
+}

@@ -1,0 +1,87 @@
+//! Reads of the applied state straight from RocksDB, shared by the public reader and by the
+//! state-machine write handle.
+
+use kms_core::store::{StateRead, StoreError};
+use rocksdb::{DB, Direction, IteratorMode};
+
+use crate::db::{CF_SM_DATA, Db};
+
+fn store_err(doing: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::new(format!("{doing}: {e}"))
+}
+
+pub(crate) fn get(db: &DB, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    let cf = db
+        .cf_handle(CF_SM_DATA)
+        .ok_or_else(|| StoreError::new("state column family missing"))?;
+    db.get_cf(cf, key).map_err(|e| store_err("read state", e))
+}
+
+pub(crate) fn scan(
+    db: &DB,
+    start: &[u8],
+    end: &[u8],
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    let cf = db
+        .cf_handle(CF_SM_DATA)
+        .ok_or_else(|| StoreError::new("state column family missing"))?;
+    let mut out = Vec::new();
+    if limit == 0 || start >= end {
+        return Ok(out);
+    }
+    for item in db.iterator_cf(cf, IteratorMode::From(start, Direction::Forward)) {
+        let (key, value) = item.map_err(|e| store_err("scan state", e))?;
+        if key.as_ref() >= end {
+            break;
+        }
+        out.push((key.into_vec(), value.into_vec()));
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the latest applied state of this node (not linearizable by itself: call
+/// `Region::sync_reads` first when a read must see every write committed before it).
+///
+/// Holding a reader keeps the node's database open, so drop readers before reopening the same
+/// data directory in the same process.
+#[derive(Clone)]
+pub struct RegionReader {
+    db: Db,
+}
+
+impl RegionReader {
+    pub(crate) fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+impl std::fmt::Debug for RegionReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegionReader")
+    }
+}
+
+impl StateRead for RegionReader {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        get(&self.db, key)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        scan(&self.db, start, end, limit)
+    }
+}
+
+// The public API promises a `Send + Sync + 'static` reader; fail the build if that ever breaks.
+const _: fn() = || {
+    fn assert_bounds<T: Send + Sync + 'static>() {}
+    assert_bounds::<RegionReader>();
+};

@@ -1,0 +1,336 @@
+//! A region node: RocksDB + Raft + the Raft RPC server, behind a plain-Rust API.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kms_core::store::{StateMachineApp, StateRead};
+use openraft::async_runtime::WatchReceiver as _;
+use openraft::errors::{InitializeError, RaftError};
+use openraft::metrics::WaitError;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::RegionConfig;
+use crate::db::{self, Db};
+use crate::error::ReplicationError;
+use crate::log_store::LogStore;
+use crate::network::client::NetworkFactory;
+use crate::network::peers::Peers;
+use crate::network::server::RaftServer;
+use crate::reader::RegionReader;
+use crate::state_machine::StateMachine;
+use crate::types::{Raft, RaftNode};
+
+/// A snapshot of a node's view of its region, in plain Rust types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionStatus {
+    pub node_id: u64,
+    pub is_leader: bool,
+    pub leader_id: Option<u64>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub last_applied_index: Option<u64>,
+    /// Last log index covered by this node's current snapshot, if it has one.
+    pub snapshot_index: Option<u64>,
+    /// Voting members.
+    pub voters: BTreeSet<u64>,
+    /// Every member (voters and learners) with its Raft address.
+    pub members: BTreeMap<u64, String>,
+}
+
+struct ServerHandle {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: RegionConfig,
+    pub(crate) raft: Raft,
+    pub(crate) peers: Peers,
+    db: Db,
+    raft_addr: SocketAddr,
+    server: Mutex<Option<ServerHandle>>,
+}
+
+/// One node of a region (a Raft group). Cheap to clone.
+#[derive(Clone)]
+pub struct Region {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Region")
+            .field("node_id", &self.inner.config.node_id)
+            .field("raft_addr", &self.inner.raft_addr)
+            .finish()
+    }
+}
+
+/// How long `open` waits for the state machine to re-apply what was committed before a restart.
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Region {
+    /// Opens the node's RocksDB under `data_dir/raft`, starts Raft and the Raft RPC server, and
+    /// returns once the state committed before a restart has been re-applied locally.
+    pub async fn open(
+        config: RegionConfig,
+        app: Arc<dyn StateMachineApp>,
+    ) -> Result<Region, ReplicationError> {
+        let path = config.data_dir.join("raft");
+        std::fs::create_dir_all(&path)
+            .map_err(|e| ReplicationError::storage("creating the raft data directory", e))?;
+        let db = db::open(&path).map_err(|e| ReplicationError::storage("opening RocksDB", e))?;
+        let raft_config = config
+            .raft_config()
+            .map_err(|e| ReplicationError::Invalid {
+                doing: "building the raft configuration",
+                message: e.to_string(),
+            })?;
+
+        let log_store =
+            LogStore::new(db.clone()).map_err(|e| ReplicationError::storage("starting the log store", e))?;
+        let committed = log_store.committed_index().map_err(|e| ReplicationError::storage("reading the committed index", e))?;
+        let state_machine = StateMachine::new(db.clone(), app);
+        let peers = Peers::new(config.node_id);
+        let raft = Raft::new(
+            config.node_id,
+            Arc::new(raft_config),
+            NetworkFactory::new(peers.clone()),
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| ReplicationError::fatal("starting raft", e))?;
+
+        let (raft_addr, server) = serve(&config, raft.clone()).await?;
+        tracing::info!(node_id = config.node_id, %raft_addr, "raft node started");
+        let region = Region {
+            inner: Arc::new(Inner {
+                config,
+                raft,
+                peers,
+                db,
+                raft_addr,
+                server: Mutex::new(Some(server)),
+            }),
+        };
+        region.wait_for_local_replay(committed).await?;
+        Ok(region)
+    }
+
+    /// Waits until the state machine has re-applied everything this node knew was committed
+    /// when it stopped, so reads right after a restart never go back in time.
+    async fn wait_for_local_replay(&self, committed: Option<u64>) -> Result<(), ReplicationError> {
+        if committed.is_none() {
+            return Ok(());
+        }
+        match self
+            .inner
+            .raft
+            .wait(Some(RECOVERY_TIMEOUT))
+            .applied_index_at_least(committed, "replay committed log after restart")
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(wait_error(e, "replaying the committed log after restart", RECOVERY_TIMEOUT)),
+        }
+    }
+
+    /// The address the Raft RPC server is bound to (useful with port 0 in `raft_listen`).
+    pub fn raft_addr(&self) -> SocketAddr {
+        self.inner.raft_addr
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> u64 {
+        self.inner.config.node_id
+    }
+
+    /// Forms the region with `members` (node id → Raft address) if this node has no Raft state
+    /// yet; a no-op otherwise. Call it on one node only (node 1 of a fresh cluster, or the only
+    /// node of a dev region).
+    pub async fn initialize(&self, members: BTreeMap<u64, String>) -> Result<(), ReplicationError> {
+        const DOING: &str = "initializing the region";
+        let raft = &self.inner.raft;
+        if raft.is_initialized().await.map_err(|e| ReplicationError::fatal(DOING, e))? {
+            return Ok(());
+        }
+        if !members.contains_key(&self.inner.config.node_id) {
+            return Err(ReplicationError::Invalid {
+                doing: DOING,
+                message: format!("members do not include this node {}", self.inner.config.node_id),
+            });
+        }
+        let nodes: BTreeMap<u64, RaftNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, RaftNode { addr }))
+            .collect();
+        match raft.initialize(nodes).await {
+            Ok(()) => Ok(()),
+            // Another call won the race: the region is formed, which is what was asked.
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(ReplicationError::fatal(DOING, e)),
+        }
+    }
+
+    /// Adds a node as a non-voting learner and waits until it has caught up (leader only).
+    pub async fn add_learner(&self, node_id: u64, raft_addr: String) -> Result<(), ReplicationError> {
+        const DOING: &str = "adding a learner";
+        let written = tokio::time::timeout(
+            self.inner.config.request_timeout(),
+            self.inner.raft.add_learner(node_id, RaftNode { addr: raft_addr }, true),
+        )
+        .await;
+        self.membership_result(written, DOING)
+    }
+
+    /// Makes `voters` the voting members (leader only); members left out stay learners.
+    pub async fn change_membership(&self, voters: BTreeSet<u64>) -> Result<(), ReplicationError> {
+        const DOING: &str = "changing the membership";
+        let written = tokio::time::timeout(
+            self.inner.config.request_timeout(),
+            self.inner.raft.change_membership(voters, true),
+        )
+        .await;
+        self.membership_result(written, DOING)
+    }
+
+    fn membership_result<T>(
+        &self,
+        written: Result<Result<T, RaftError<crate::types::TypeConfig, openraft::errors::ClientWriteError<crate::types::TypeConfig>>>, tokio::time::error::Elapsed>,
+        doing: &'static str,
+    ) -> Result<(), ReplicationError> {
+        match written {
+            Err(_) => Err(ReplicationError::Timeout {
+                doing,
+                after: self.inner.config.request_timeout(),
+            }),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => match e.forward_to_leader() {
+                Some(fwd) => Err(ReplicationError::NotLeader {
+                    node_id: self.node_id(),
+                    leader_id: fwd.leader_id,
+                    doing,
+                }),
+                None => match e {
+                    RaftError::Fatal(f) => Err(ReplicationError::fatal(doing, f)),
+                    RaftError::APIError(api) => Err(ReplicationError::Invalid {
+                        doing,
+                        message: api.to_string(),
+                    }),
+                },
+            },
+        }
+    }
+
+    /// Reads the latest state applied on this node straight from RocksDB.
+    pub fn reader(&self) -> impl StateRead + Send + Sync + 'static {
+        RegionReader::new(self.inner.db.clone())
+    }
+
+    /// Whether this node currently believes it is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.inner.raft.is_leader()
+    }
+
+    /// This node's view of the region.
+    pub fn status(&self) -> RegionStatus {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow_watched();
+        let membership = m.membership_config.membership();
+        RegionStatus {
+            node_id: m.id,
+            is_leader: m.state.is_leader(),
+            leader_id: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            last_applied_index: m.last_applied.as_ref().map(|id| id.index),
+            snapshot_index: m.snapshot.as_ref().map(|id| id.index),
+            voters: membership.voter_ids().collect(),
+            members: membership
+                .nodes()
+                .map(|(id, node)| (*id, node.addr.clone()))
+                .collect(),
+        }
+    }
+
+    /// The Raft address of `node_id` in the current membership.
+    pub(crate) fn member_addr(&self, node_id: u64) -> Option<String> {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow_watched();
+        m.membership_config.get_node(&node_id).map(|n| n.addr.clone())
+    }
+
+    /// Stops Raft and the RPC server and syncs the WAL. Idempotent. The database closes once the
+    /// last `Region` clone and reader are dropped.
+    pub async fn shutdown(&self) -> Result<(), ReplicationError> {
+        const DOING: &str = "shutting down";
+        self.inner
+            .raft
+            .shutdown()
+            .await
+            .map_err(|e| ReplicationError::fatal(DOING, e))?;
+        let server = self
+            .inner
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(server) = server {
+            // The receiver is gone only if the server already stopped, which is what we want.
+            let _ = server.stop.send(());
+            match server.task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "raft rpc server stopped with an error"),
+                Err(e) => tracing::warn!(error = %e, "raft rpc server task failed"),
+            }
+        }
+        self.inner
+            .db
+            .flush_wal(true)
+            .map_err(|e| ReplicationError::storage("syncing the WAL at shutdown", e))?;
+        tracing::info!(node_id = self.node_id(), "raft node stopped");
+        Ok(())
+    }
+}
+
+/// Binds the Raft listener and serves the Raft RPCs on it until told to stop.
+async fn serve(config: &RegionConfig, raft: Raft) -> Result<(SocketAddr, ServerHandle), ReplicationError> {
+    const DOING: &str = "starting the raft rpc server";
+    let listener = tokio::net::TcpListener::bind(config.raft_listen)
+        .await
+        .map_err(|e| ReplicationError::Invalid {
+            doing: DOING,
+            message: format!("bind {}: {e}", config.raft_listen),
+        })?;
+    let addr = listener.local_addr().map_err(|e| ReplicationError::fatal(DOING, e))?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let service = RaftServer::into_service(raft, config.request_timeout());
+    let router = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(5)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(5)))
+        .add_service(service);
+    let task = tokio::spawn(router.serve_with_incoming_shutdown(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        async move {
+            // Either a stop signal or the region being dropped ends the server.
+            let _ = stopped.await;
+        },
+    ));
+    Ok((addr, ServerHandle { stop, task }))
+}
+
+/// Maps a failed wait on Raft metrics.
+pub(crate) fn wait_error(e: WaitError, doing: &'static str, after: Duration) -> ReplicationError {
+    match e {
+        WaitError::Timeout(..) => ReplicationError::Timeout { doing, after },
+        WaitError::ShuttingDown => ReplicationError::Fatal {
+            doing,
+            message: "raft is shutting down".to_string(),
+        },
+    }
+}

@@ -1,0 +1,104 @@
+//! kmsd: one node of a KMS region.
+//!
+//! `kmsd dev` runs a single-node region for development: loopback only, data and a generated
+//! root key under one directory. `kmsd run --config kmsd.toml` runs a production node.
+#![forbid(unsafe_code)]
+
+mod config;
+mod root_key;
+mod server;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use config::Config;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "kmsd", version, about = "A node of a self-hosted KMS region")]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text", env = "KMSD_LOG_FORMAT", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Single-node development region on loopback, with a generated root key. NOT for production.
+    Dev {
+        /// Where the data and the dev root key live.
+        #[arg(long, env = "KMSD_DATA_DIR", default_value = ".kms-dev")]
+        data_dir: PathBuf,
+        /// Client API address (loopback only).
+        #[arg(long, env = "KMSD_LISTEN", default_value = "127.0.0.1:8300")]
+        listen: SocketAddr,
+        /// Raft address (loopback only); defaults to the client port + 1.
+        #[arg(long, env = "KMSD_RAFT_LISTEN")]
+        raft_listen: Option<SocketAddr>,
+    },
+    /// A node configured by a TOML file; flags and environment override the file.
+    Run {
+        #[arg(long, env = "KMSD_CONFIG")]
+        config: PathBuf,
+        #[arg(long, env = "KMSD_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        #[arg(long, env = "KMSD_LISTEN")]
+        listen: Option<SocketAddr>,
+        #[arg(long, env = "KMSD_RAFT_LISTEN")]
+        raft_listen: Option<SocketAddr>,
+        #[arg(long, env = "KMSD_NODE_ID")]
+        node_id: Option<u64>,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.mode {
+        Mode::Dev { data_dir, listen, raft_listen } => {
+            let mut config = Config::dev(data_dir, listen)?;
+            if let Some(raft_listen) = raft_listen {
+                anyhow::ensure!(raft_listen.ip().is_loopback(), "dev mode: --raft-listen must be loopback");
+                config.raft_listen = raft_listen;
+                config.initial_members = [(1, raft_listen.to_string())].into();
+            }
+            std::fs::create_dir_all(&config.data_dir)?;
+            tracing::warn!(
+                data_dir = %config.data_dir.display(),
+                "DEVELOPMENT MODE: single node, generated root key stored next to the data, no \
+                 authentication. Never use it for real keys."
+            );
+            let root_key = root_key::load_or_create(&config.root_key_file)?;
+            server::run(config, root_key).await
+        }
+        Mode::Run { config, data_dir, listen, raft_listen, node_id } => {
+            let mut config = Config::load(&config)?;
+            config.data_dir = data_dir.unwrap_or(config.data_dir);
+            config.listen = listen.unwrap_or(config.listen);
+            config.raft_listen = raft_listen.unwrap_or(config.raft_listen);
+            config.node_id = node_id.unwrap_or(config.node_id);
+            config.validate()?;
+            let root_key = root_key::load(&config.root_key_file)?;
+            server::run(config, root_key).await
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Starting and stopping a node: the region (Raft + RocksDB), the KMS service, the gRPC server
+//! with health and reflection, and the maintenance loop. Wiring only.
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+use kms_api::Kms;
+use kms_api::grpc::GrpcApi;
+use kms_core::command::KmsStateMachine;
+use kms_core::ids::RegionScope;
+use kms_crypto::RootKey;
+use kms_proto::v1::key_management_service_server::KeyManagementServiceServer;
+use kms_replication::{Region, RegionConfig};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Runs a node until SIGINT or SIGTERM, then stops it cleanly.
+pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let region = open_region(&config).await?;
+    let kms = Kms::new(region.clone(), root_key, RegionScope::new(&config.region, &config.account));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let maintenance = tokio::spawn(
+        kms.clone().maintenance_loop(Duration::from_secs(config.maintenance_interval_secs.max(1)), stop_rx),
+    );
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding the client API address {}", config.listen))?;
+    let served = serve_grpc(kms, listener, shutdown_signal()).await;
+
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = maintenance.await;
+    region.shutdown().await.context("stopping the region")?;
+    tracing::info!("stopped");
+    served
+}
+
+async fn open_region(config: &Config) -> Result<Region> {
+    let region_config = RegionConfig {
+        node_id: config.node_id,
+        data_dir: config.data_dir.join("raft"),
+        raft_listen: config.raft_listen,
+        raft_advertise: config.raft_advertise(),
+        ..RegionConfig::default()
+    };
+    let region = Region::open(region_config, Arc::new(KmsStateMachine))
+        .await
+        .context("opening the region (Raft log and state in RocksDB)")?;
+    if config.is_bootstrap_node() {
+        region
+            .initialize(config.initial_members.clone())
+            .await
+            .context("initializing the region's Raft group")?;
+    }
+    Ok(region)
+}
+
+/// Serves the client API on `listener` until `shutdown` completes.
+pub async fn serve_grpc(
+    kms: Kms,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<()> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<KeyManagementServiceServer<GrpcApi>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(kms_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the gRPC reflection service")?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "kmsd is serving the KMS gRPC API");
+    tonic::transport::Server::builder()
+        .timeout(Duration::from_secs(30))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(GrpcApi::new(kms).into_service())
+        .serve_with_incoming_shutdown(tokio_stream_from(listener), shutdown)
+        .await
+        .context("serving the gRPC API")
+}
+
+fn tokio_stream_from(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for SIGTERM; stop kmsd with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("received SIGTERM"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
+    }
+}
