@@ -33,6 +33,7 @@ async fn no_plaintext_key_material_or_data_at_rest() {
         ..Default::default()
     };
     client.create_key(request).await.unwrap();
+    drop(client);
     node.stop();
 
     // Unseal every material version with the node's own root key.

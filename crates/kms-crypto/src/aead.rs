@@ -63,10 +63,7 @@ enum Cipher {
     Aes256(Box<Aes256Gcm>),
 }
 
-fn with_cipher<T>(
-    key: &[u8],
-    f: impl FnOnce(&Cipher) -> Result<T, CryptoError>,
-) -> Result<T, CryptoError> {
+fn with_cipher<T>(key: &[u8], f: impl FnOnce(&Cipher) -> Result<T, CryptoError>) -> Result<T, CryptoError> {
     // Boxed so the expanded key schedule lives in one heap place that is zeroized on drop
     // (the `zeroize` feature of aes-gcm), rather than being moved around the stack.
     let cipher = match key.len() {
@@ -143,9 +140,18 @@ mod tests {
         assert_eq!(sealed.len(), 5 + TAG_LEN);
         assert_eq!(aead_open(&key, &nonce, b"aad", &sealed).unwrap().expose(), b"hello");
         assert_eq!(aead_open(&key, &nonce, b"aaD", &sealed).unwrap_err(), CryptoError::InvalidCiphertext);
-        assert_eq!(aead_open(&key, &[2u8; NONCE_LEN], b"aad", &sealed).unwrap_err(), CryptoError::InvalidCiphertext);
-        assert_eq!(aead_open(&[8u8; 32], &nonce, b"aad", &sealed).unwrap_err(), CryptoError::InvalidCiphertext);
-        assert_eq!(aead_open(&key, &nonce, b"aad", &sealed[..TAG_LEN - 1]).unwrap_err(), CryptoError::InvalidCiphertext);
+        assert_eq!(
+            aead_open(&key, &[2u8; NONCE_LEN], b"aad", &sealed).unwrap_err(),
+            CryptoError::InvalidCiphertext
+        );
+        assert_eq!(
+            aead_open(&[8u8; 32], &nonce, b"aad", &sealed).unwrap_err(),
+            CryptoError::InvalidCiphertext
+        );
+        assert_eq!(
+            aead_open(&key, &nonce, b"aad", &sealed[..TAG_LEN - 1]).unwrap_err(),
+            CryptoError::InvalidCiphertext
+        );
         assert!(matches!(aead_seal(&[0u8; 24], &nonce, b"", b"x"), Err(CryptoError::Internal(_))));
         assert!(matches!(aead_open(&[0u8; 31], &nonce, b"", &sealed), Err(CryptoError::Internal(_))));
     }

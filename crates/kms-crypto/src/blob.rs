@@ -41,7 +41,7 @@ pub type EncryptionContext = BTreeMap<String, String>;
 /// The only blob format this code writes and reads.
 pub const BLOB_FORMAT_V1: u8 = 0x01;
 
-/// Length of the multi-region key id prefix `mrk-`.
+/// Prefix of multi-region key ids.
 const MRK_PREFIX: &str = "mrk-";
 
 /// What Decrypt learns from a blob before it has any key: which key and which material version.
@@ -58,8 +58,7 @@ impl BlobHeader {
     fn encode(&self) -> Result<Vec<u8>, CryptoError> {
         if !is_valid_key_id(&self.key_id) {
             return Err(CryptoError::InvalidInput(
-                "key id must be a lowercase UUID or \"mrk-\" followed by 32 lowercase hex digits"
-                    .into(),
+                "key id must be a lowercase UUID or \"mrk-\" followed by 32 lowercase hex digits".into(),
             ));
         }
         let id = self.key_id.as_bytes();
@@ -172,8 +171,8 @@ pub fn encode_context(context: &EncryptionContext, out: &mut Vec<u8>) -> Result<
 }
 
 fn put_len(out: &mut Vec<u8>, len: usize) -> Result<(), CryptoError> {
-    let len = u32::try_from(len)
-        .map_err(|_| CryptoError::InvalidInput("encryption context too large".into()))?;
+    let len =
+        u32::try_from(len).map_err(|_| CryptoError::InvalidInput("encryption context too large".into()))?;
     out.extend_from_slice(&len.to_be_bytes());
     Ok(())
 }
@@ -301,8 +300,14 @@ mod tests {
             a,
             [
                 &[0, 0, 0, 2][..],
-                &[0, 0, 0, 1], b"a", &[0, 0, 0, 1], b"1",
-                &[0, 0, 0, 1], b"b", &[0, 0, 0, 1], b"2",
+                &[0, 0, 0, 1],
+                b"a",
+                &[0, 0, 0, 1],
+                b"1",
+                &[0, 0, 0, 1],
+                b"b",
+                &[0, 0, 0, 1],
+                b"2",
             ]
             .concat()
         );
@@ -375,7 +380,10 @@ mod tests {
     fn encrypt_rejects_bad_key_ids() {
         for id in ["", "alias/foo", "1234ABCD-12AB-34CD-56EF-1234567890AB", "mrk-123", &"a".repeat(300)] {
             assert!(
-                matches!(encrypt_blob(&KEY, &header(id, 1), &ctx(&[]), b"x"), Err(CryptoError::InvalidInput(_))),
+                matches!(
+                    encrypt_blob(&KEY, &header(id, 1), &ctx(&[]), b"x"),
+                    Err(CryptoError::InvalidInput(_))
+                ),
                 "{id}"
             );
         }

@@ -29,9 +29,7 @@ pub mod random;
 pub mod seal;
 mod secret;
 
-pub use blob::{
-    BlobHeader, EncryptionContext, decrypt_blob, encode_context, encrypt_blob, parse_header,
-};
+pub use blob::{BlobHeader, EncryptionContext, decrypt_blob, encode_context, encrypt_blob, parse_header};
 pub use error::CryptoError;
 pub use mac::{MacAlgorithm, generate_mac, verify_mac};
 pub use material::{SymmetricKeySpec, generate_symmetric_material};
@@ -43,9 +41,6 @@ pub use secret::SecretBytes;
 mod test_util {
     /// Decodes a hex string (whitespace-free) in tests.
     pub fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 }

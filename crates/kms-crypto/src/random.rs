@@ -19,8 +19,7 @@ pub(crate) fn random_array<const N: usize>() -> Result<[u8; N], CryptoError> {
 
 fn fill(buf: &mut [u8]) -> Result<(), CryptoError> {
     // getrandom's error names the OS failure (an errno), which reveals nothing secret.
-    getrandom::fill(buf)
-        .map_err(|e| CryptoError::Internal(format!("OS random number generator failed: {e}")))
+    getrandom::fill(buf).map_err(|e| CryptoError::Internal(format!("OS random number generator failed: {e}")))
 }
 
 #[cfg(test)]

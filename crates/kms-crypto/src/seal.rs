@@ -42,10 +42,7 @@ impl RootKey {
     /// `InvalidInput`; the message states the length, never the bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         let key: [u8; AES256_KEY_LEN] = bytes.try_into().map_err(|_| {
-            CryptoError::InvalidInput(format!(
-                "root key must be {AES256_KEY_LEN} bytes, got {}",
-                bytes.len()
-            ))
+            CryptoError::InvalidInput(format!("root key must be {AES256_KEY_LEN} bytes, got {}", bytes.len()))
         })?;
         Ok(Self(key))
     }
@@ -95,14 +92,13 @@ pub fn unseal(
 
 fn unseal_failed() -> CryptoError {
     CryptoError::Internal(
-        "sealed key material failed to unseal (wrong root key, key id or version, or corrupt)"
-            .into(),
+        "sealed key material failed to unseal (wrong root key, key id or version, or corrupt)".into(),
     )
 }
 
 fn associated_data(key_id: &str, material_version: u32) -> Result<Vec<u8>, CryptoError> {
-    let id_len = u32::try_from(key_id.len())
-        .map_err(|_| CryptoError::InvalidInput("key id too long".into()))?;
+    let id_len =
+        u32::try_from(key_id.len()).map_err(|_| CryptoError::InvalidInput("key id too long".into()))?;
     let mut aad = Vec::with_capacity(SEAL_PURPOSE.len() + 1 + 4 + key_id.len() + 4);
     aad.extend_from_slice(SEAL_PURPOSE);
     aad.push(SEAL_FORMAT_V1);

@@ -53,14 +53,6 @@ impl RegionConfig {
         Duration::from_millis(self.request_timeout_ms)
     }
 
-    pub(crate) fn rpc_timeout(&self) -> Duration {
-        Duration::from_millis(self.rpc_timeout_ms)
-    }
-
-    pub(crate) fn election_timeout_max(&self) -> Duration {
-        Duration::from_millis(self.election_timeout_max_ms)
-    }
-
     /// The openraft configuration derived from this one, validated.
     pub(crate) fn raft_config(&self) -> Result<openraft::Config, openraft::ConfigError> {
         openraft::Config {

@@ -33,16 +33,32 @@ pub(crate) fn open(path: &Path) -> Result<Db, rocksdb::Error> {
     // get ahead of another family's writes that so far exist only in an unsynced WAL tail (e.g.
     // purged log entries vs. the state they were applied to).
     opts.set_atomic_flush(true);
-    let cfs = ALL_CFS
-        .iter()
-        .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+    let cfs = ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
     DB::open_cf_descriptors(&opts, path, cfs).map(Arc::new)
+}
+
+/// [`open`], retrying for a few seconds while another handle in this process still holds the
+/// database lock: after `Region::shutdown` the last references (Raft's storage tasks, the log
+/// flusher thread) are released asynchronously, and a same-process reopen (tests, an in-process
+/// restart) would otherwise race them. A second *process* on the same directory still fails,
+/// just a few seconds later.
+pub(crate) async fn open_with_retry(path: &Path) -> Result<Db, rocksdb::Error> {
+    const ATTEMPTS: u32 = 50;
+    let mut attempt = 0;
+    loop {
+        match open(path) {
+            Err(e) if attempt < ATTEMPTS && e.to_string().to_lowercase().contains("lock") => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The handle of a column family created by [`open`].
 pub(crate) fn cf<'a>(db: &'a DB, name: &str) -> io::Result<&'a ColumnFamily> {
-    db.cf_handle(name)
-        .ok_or_else(|| io::Error::other(format!("column family {name} missing")))
+    db.cf_handle(name).ok_or_else(|| io::Error::other(format!("column family {name} missing")))
 }
 
 /// Converts a RocksDB error into the `io::Error` openraft's storage traits want, saying what was

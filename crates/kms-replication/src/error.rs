@@ -12,11 +12,7 @@ use std::time::Duration;
 pub enum ReplicationError {
     /// The node that was asked is not the leader and could not hand the request on.
     #[error("node {node_id} is not the leader while {doing} (leader: {leader_id:?})")]
-    NotLeader {
-        node_id: u64,
-        leader_id: Option<u64>,
-        doing: &'static str,
-    },
+    NotLeader { node_id: u64, leader_id: Option<u64>, doing: &'static str },
 
     /// No leader is known (election in progress, or no quorum).
     #[error("no leader known to node {node_id} while {doing}")]
@@ -28,11 +24,7 @@ pub enum ReplicationError {
 
     /// A peer could not be reached or answered with a transport error.
     #[error("raft transport to node {peer} failed while {doing}: {message}")]
-    Transport {
-        peer: u64,
-        doing: &'static str,
-        message: String,
-    },
+    Transport { peer: u64, doing: &'static str, message: String },
 
     /// The node's RocksDB failed (open, read, write).
     #[error("storage failed while {doing}: {message}")]
@@ -57,16 +49,10 @@ impl ReplicationError {
     }
 
     pub(crate) fn fatal(doing: &'static str, e: impl std::fmt::Display) -> Self {
-        Self::Fatal {
-            doing,
-            message: e.to_string(),
-        }
+        Self::Fatal { doing, message: e.to_string() }
     }
 
     pub(crate) fn storage(doing: &'static str, e: impl std::fmt::Display) -> Self {
-        Self::Storage {
-            doing,
-            message: e.to_string(),
-        }
+        Self::Storage { doing, message: e.to_string() }
     }
 }

@@ -36,12 +36,10 @@ impl Region {
         let mut leader_changes_left = 1;
         let mut stale_leader = None;
         loop {
-            let written = tokio::time::timeout_at(
-                deadline,
-                self.inner.raft.client_write(Command(command.clone())),
-            )
-            .await
-            .map_err(|_| self.timeout(PROPOSING))?;
+            let written =
+                tokio::time::timeout_at(deadline, self.inner.raft.client_write(Command(command.clone())))
+                    .await
+                    .map_err(|_| self.timeout(PROPOSING))?;
             let fwd = match written {
                 Ok(resp) => return Ok(resp.data.0),
                 Err(e) => match e.api_error() {
@@ -79,12 +77,10 @@ impl Region {
         let mut leader_changes_left = 1;
         let mut stale_leader = None;
         loop {
-            let local = tokio::time::timeout_at(
-                deadline,
-                self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex),
-            )
-            .await
-            .map_err(|_| self.timeout(SYNCING))?;
+            let local =
+                tokio::time::timeout_at(deadline, self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex))
+                    .await
+                    .map_err(|_| self.timeout(SYNCING))?;
             let fwd = match local {
                 Ok(_) => return Ok(()),
                 Err(e) => match e.forward_to_leader() {
@@ -118,9 +114,7 @@ impl Region {
         deadline: Instant,
     ) -> Result<LeaderAnswer<Vec<u8>>, ReplicationError> {
         let mut client = self.leader_client(leader, PROPOSING)?;
-        let mut request = tonic::Request::new(pb::ForwardRequest {
-            command: command.to_vec(),
-        });
+        let mut request = tonic::Request::new(pb::ForwardRequest { command: command.to_vec() });
         request.set_timeout(remaining(deadline));
         tracing::debug!(leader, len = command.len(), "forwarding proposal to the leader");
         let call = tokio::time::timeout_at(deadline, client.forward(request));
@@ -158,18 +152,13 @@ impl Region {
         leader: u64,
         doing: &'static str,
     ) -> Result<crate::network::peers::RaftClient, ReplicationError> {
-        let addr = self.member_addr(leader).ok_or(ReplicationError::NoLeader {
-            node_id: self.node_id(),
+        let addr =
+            self.member_addr(leader).ok_or(ReplicationError::NoLeader { node_id: self.node_id(), doing })?;
+        self.inner.peers.client(leader, &addr).map_err(|message| ReplicationError::Transport {
+            peer: leader,
             doing,
-        })?;
-        self.inner
-            .peers
-            .client(leader, &addr)
-            .map_err(|message| ReplicationError::Transport {
-                peer: leader,
-                doing,
-                message,
-            })
+            message,
+        })
     }
 
     /// Unwraps a leader RPC, mapping deadline and transport failures.
@@ -192,7 +181,12 @@ impl Region {
     }
 
     /// Waits until this node has applied log index `index`.
-    async fn wait_applied(&self, index: u64, deadline: Instant, doing: &'static str) -> Result<(), ReplicationError> {
+    async fn wait_applied(
+        &self,
+        index: u64,
+        deadline: Instant,
+        doing: &'static str,
+    ) -> Result<(), ReplicationError> {
         let budget = remaining(deadline);
         self.inner
             .raft
@@ -214,60 +208,45 @@ impl Region {
             .inner
             .raft
             .wait(Some(remaining(deadline)))
-            .metrics(
-                |m| m.current_leader.is_some() && m.current_leader != not,
-                "wait for a leader",
-            )
+            .metrics(|m| m.current_leader.is_some() && m.current_leader != not, "wait for a leader")
             .await
             .map_err(|e| match e {
-                openraft::metrics::WaitError::Timeout(..) => ReplicationError::NoLeader {
-                    node_id: self.node_id(),
-                    doing,
-                },
+                openraft::metrics::WaitError::Timeout(..) => {
+                    ReplicationError::NoLeader { node_id: self.node_id(), doing }
+                }
                 other => wait_error(other, doing, Duration::ZERO),
             })?;
-        metrics.current_leader.ok_or(ReplicationError::NoLeader {
-            node_id: self.node_id(),
-            doing,
-        })
+        metrics.current_leader.ok_or(ReplicationError::NoLeader { node_id: self.node_id(), doing })
     }
 
     fn timeout(&self, doing: &'static str) -> ReplicationError {
-        ReplicationError::Timeout {
-            doing,
-            after: self.inner.config.request_timeout(),
-        }
+        ReplicationError::Timeout { doing, after: self.inner.config.request_timeout() }
     }
 
     fn not_leader(&self, leader_id: Option<u64>, doing: &'static str) -> ReplicationError {
-        ReplicationError::NotLeader {
-            node_id: self.node_id(),
-            leader_id,
-            doing,
-        }
+        ReplicationError::NotLeader { node_id: self.node_id(), leader_id, doing }
     }
 
     /// A leader that could not confirm its leadership (no quorum) is transient, not fatal,
     /// unless Raft itself stopped.
-    fn unavailable<E>(&self, doing: &'static str, e: openraft::errors::RaftError<crate::types::TypeConfig, E>) -> ReplicationError
+    fn unavailable<E>(
+        &self,
+        doing: &'static str,
+        e: openraft::errors::RaftError<crate::types::TypeConfig, E>,
+    ) -> ReplicationError
     where
         E: std::fmt::Debug + std::fmt::Display,
     {
         match e {
             openraft::errors::RaftError::Fatal(f) => ReplicationError::fatal(doing, f),
-            openraft::errors::RaftError::APIError(_) => ReplicationError::NoLeader {
-                node_id: self.node_id(),
-                doing,
-            },
+            openraft::errors::RaftError::APIError(_) => {
+                ReplicationError::NoLeader { node_id: self.node_id(), doing }
+            }
         }
     }
 
     fn bad_reply(&self, leader: u64, doing: &'static str) -> ReplicationError {
-        ReplicationError::Transport {
-            peer: leader,
-            doing,
-            message: "reply without a result".to_string(),
-        }
+        ReplicationError::Transport { peer: leader, doing, message: "reply without a result".to_string() }
     }
 }
 

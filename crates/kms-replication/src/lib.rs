@@ -30,4 +30,6 @@ pub use reader::RegionReader;
 pub use region::{Region, RegionStatus};
 
 #[cfg(test)]
-mod tests;
+mod conformance_tests;
+#[cfg(test)]
+mod replay_tests;

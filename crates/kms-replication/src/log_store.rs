@@ -14,8 +14,8 @@ use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::sync::mpsc;
 
-use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::OptionalSend;
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
 use crate::db::{self, CF_LOG, CF_RAFT_META, Db};
@@ -47,9 +47,7 @@ impl LogReader {
     fn entries(&self, start: u64, end: Bound<u64>) -> io::Result<Vec<Entry>> {
         let cf = db::cf(&self.db, CF_LOG)?;
         let from = index_key(start);
-        let iter = self
-            .db
-            .iterator_cf(cf, IteratorMode::From(&from, Direction::Forward));
+        let iter = self.db.iterator_cf(cf, IteratorMode::From(&from, Direction::Forward));
         let mut out = Vec::new();
         for item in iter {
             let (key, value) = item.map_err(|e| db::io_err("read raft log", e))?;
@@ -107,23 +105,14 @@ pub(crate) struct LogStore {
 impl LogStore {
     pub(crate) fn new(db: Db) -> io::Result<Self> {
         let flusher = spawn_flusher(db.clone())?;
-        Ok(Self {
-            reader: LogReader { db },
-            flusher,
-        })
+        Ok(Self { reader: LogReader { db }, flusher })
     }
 
     fn db(&self) -> &rocksdb::DB {
         &self.reader.db
     }
 
-    fn put_meta<T: serde::Serialize>(
-        &self,
-        key: &[u8],
-        value: &T,
-        sync: bool,
-        what: &str,
-    ) -> io::Result<()> {
+    fn put_meta<T: serde::Serialize>(&self, key: &[u8], value: &T, sync: bool, what: &str) -> io::Result<()> {
         let cf = db::cf(self.db(), CF_RAFT_META)?;
         let mut batch = WriteBatch::default();
         batch.put_cf(cf, key, db::encode(value, what)?);
@@ -135,22 +124,18 @@ impl LogStore {
 /// in order. It exits when the store (the only sender) is dropped.
 fn spawn_flusher(db: Db) -> io::Result<mpsc::Sender<IOFlushed<TypeConfig>>> {
     let (tx, rx) = mpsc::channel::<IOFlushed<TypeConfig>>();
-    std::thread::Builder::new()
-        .name("raft-log-flush".into())
-        .spawn(move || {
-            while let Ok(first) = rx.recv() {
-                let mut pending = vec![first];
-                pending.extend(rx.try_iter());
-                let result = db.flush_wal(true).map_err(|e| e.to_string());
-                for callback in pending {
-                    callback.io_completed(
-                        result
-                            .clone()
-                            .map_err(|e| io::Error::other(format!("rocksdb: fsync WAL: {e}"))),
-                    );
-                }
+    std::thread::Builder::new().name("raft-log-flush".into()).spawn(move || {
+        while let Ok(first) = rx.recv() {
+            let mut pending = vec![first];
+            pending.extend(rx.try_iter());
+            let result = db.flush_wal(true).map_err(|e| e.to_string());
+            for callback in pending {
+                callback.io_completed(
+                    result.clone().map_err(|e| io::Error::other(format!("rocksdb: fsync WAL: {e}"))),
+                );
             }
-        })?;
+        }
+    })?;
     Ok(tx)
 }
 
@@ -173,14 +158,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let last_purged_log_id: Option<LogId> =
             db::get_meta(self.db(), CF_RAFT_META, KEY_LAST_PURGED, "last purged log id")?;
-        let last_log_id = self
-            .reader
-            .last_entry_log_id()?
-            .or_else(|| last_purged_log_id.clone());
-        Ok(LogState {
-            last_purged_log_id,
-            last_log_id,
-        })
+        let last_log_id = self.reader.last_entry_log_id()?.or(last_purged_log_id);
+        Ok(LogState { last_purged_log_id, last_log_id })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -214,9 +193,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         // Readable on return (memtable); durable once the flusher has synced the WAL.
         db::write(self.db(), batch, false, "append raft log")?;
-        self.flusher
-            .send(callback)
-            .map_err(|_| io::Error::other("raft log flusher thread has stopped"))
+        self.flusher.send(callback).map_err(|_| io::Error::other("raft log flusher thread has stopped"))
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
@@ -232,11 +209,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let log_cf = db::cf(self.db(), CF_LOG)?;
         let meta_cf = db::cf(self.db(), CF_RAFT_META)?;
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            meta_cf,
-            KEY_LAST_PURGED,
-            db::encode(&Some(log_id.clone()), "last purged log id")?,
-        );
+        batch.put_cf(meta_cf, KEY_LAST_PURGED, db::encode(&Some(log_id), "last purged log id")?);
         batch.delete_range_cf(log_cf, index_key(0), index_key(log_id.index.saturating_add(1)));
         // Synced: the state these entries were applied to (earlier in the same WAL) must be
         // durable before the entries that could rebuild it are gone.

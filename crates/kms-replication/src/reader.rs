@@ -6,26 +6,20 @@ use rocksdb::{DB, Direction, IteratorMode};
 
 use crate::db::{CF_SM_DATA, Db};
 
+/// Key-value pairs in ascending key order, as `StateRead::scan` returns them.
+pub(crate) type KvPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 fn store_err(doing: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::new(format!("{doing}: {e}"))
 }
 
 pub(crate) fn get(db: &DB, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-    let cf = db
-        .cf_handle(CF_SM_DATA)
-        .ok_or_else(|| StoreError::new("state column family missing"))?;
+    let cf = db.cf_handle(CF_SM_DATA).ok_or_else(|| StoreError::new("state column family missing"))?;
     db.get_cf(cf, key).map_err(|e| store_err("read state", e))
 }
 
-pub(crate) fn scan(
-    db: &DB,
-    start: &[u8],
-    end: &[u8],
-    limit: usize,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-    let cf = db
-        .cf_handle(CF_SM_DATA)
-        .ok_or_else(|| StoreError::new("state column family missing"))?;
+pub(crate) fn scan(db: &DB, start: &[u8], end: &[u8], limit: usize) -> Result<KvPairs, StoreError> {
+    let cf = db.cf_handle(CF_SM_DATA).ok_or_else(|| StoreError::new("state column family missing"))?;
     let mut out = Vec::new();
     if limit == 0 || start >= end {
         return Ok(out);
@@ -70,12 +64,7 @@ impl StateRead for RegionReader {
         get(&self.db, key)
     }
 
-    fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<KvPairs, StoreError> {
         scan(&self.db, start, end, limit)
     }
 }

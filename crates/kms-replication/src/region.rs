@@ -21,7 +21,10 @@ use crate::network::peers::Peers;
 use crate::network::server::RaftServer;
 use crate::reader::RegionReader;
 use crate::state_machine::StateMachine;
-use crate::types::{Raft, RaftNode};
+use crate::types::{Raft, RaftNode, TypeConfig};
+
+/// What openraft's membership calls fail with.
+type WriteError = RaftError<TypeConfig, openraft::errors::ClientWriteError<TypeConfig>>;
 
 /// A snapshot of a node's view of its region, in plain Rust types.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,17 +85,18 @@ impl Region {
         let path = config.data_dir.join("raft");
         std::fs::create_dir_all(&path)
             .map_err(|e| ReplicationError::storage("creating the raft data directory", e))?;
-        let db = db::open(&path).map_err(|e| ReplicationError::storage("opening RocksDB", e))?;
-        let raft_config = config
-            .raft_config()
-            .map_err(|e| ReplicationError::Invalid {
-                doing: "building the raft configuration",
-                message: e.to_string(),
-            })?;
+        let db =
+            db::open_with_retry(&path).await.map_err(|e| ReplicationError::storage("opening RocksDB", e))?;
+        let raft_config = config.raft_config().map_err(|e| ReplicationError::Invalid {
+            doing: "building the raft configuration",
+            message: e.to_string(),
+        })?;
 
         let log_store =
             LogStore::new(db.clone()).map_err(|e| ReplicationError::storage("starting the log store", e))?;
-        let committed = log_store.committed_index().map_err(|e| ReplicationError::storage("reading the committed index", e))?;
+        let committed = log_store
+            .committed_index()
+            .map_err(|e| ReplicationError::storage("reading the committed index", e))?;
         let state_machine = StateMachine::new(db.clone(), app);
         let peers = Peers::new(config.node_id);
         let raft = Raft::new(
@@ -108,14 +112,7 @@ impl Region {
         let (raft_addr, server) = serve(&config, raft.clone()).await?;
         tracing::info!(node_id = config.node_id, %raft_addr, "raft node started");
         let region = Region {
-            inner: Arc::new(Inner {
-                config,
-                raft,
-                peers,
-                db,
-                raft_addr,
-                server: Mutex::new(Some(server)),
-            }),
+            inner: Arc::new(Inner { config, raft, peers, db, raft_addr, server: Mutex::new(Some(server)) }),
         };
         region.wait_for_local_replay(committed).await?;
         Ok(region)
@@ -151,12 +148,17 @@ impl Region {
 
     /// Forms the region with `members` (node id → Raft address) if this node has no Raft state
     /// yet; a no-op otherwise. Call it on one node only (node 1 of a fresh cluster, or the only
-    /// node of a dev region).
-    pub async fn initialize(&self, members: BTreeMap<u64, String>) -> Result<(), ReplicationError> {
+    /// node of a dev region). If `members` omits this node, it is added with its
+    /// `raft_advertise` address (so an empty map forms a single-node region).
+    pub async fn initialize(&self, mut members: BTreeMap<u64, String>) -> Result<(), ReplicationError> {
         const DOING: &str = "initializing the region";
         let raft = &self.inner.raft;
         if raft.is_initialized().await.map_err(|e| ReplicationError::fatal(DOING, e))? {
             return Ok(());
+        }
+        let config = &self.inner.config;
+        if !config.raft_advertise.is_empty() {
+            members.entry(config.node_id).or_insert_with(|| config.raft_advertise.clone());
         }
         if !members.contains_key(&self.inner.config.node_id) {
             return Err(ReplicationError::Invalid {
@@ -164,10 +166,8 @@ impl Region {
                 message: format!("members do not include this node {}", self.inner.config.node_id),
             });
         }
-        let nodes: BTreeMap<u64, RaftNode> = members
-            .into_iter()
-            .map(|(id, addr)| (id, RaftNode { addr }))
-            .collect();
+        let nodes: BTreeMap<u64, RaftNode> =
+            members.into_iter().map(|(id, addr)| (id, RaftNode { addr })).collect();
         match raft.initialize(nodes).await {
             Ok(()) => Ok(()),
             // Another call won the race: the region is formed, which is what was asked.
@@ -200,14 +200,11 @@ impl Region {
 
     fn membership_result<T>(
         &self,
-        written: Result<Result<T, RaftError<crate::types::TypeConfig, openraft::errors::ClientWriteError<crate::types::TypeConfig>>>, tokio::time::error::Elapsed>,
+        written: Result<Result<T, WriteError>, tokio::time::error::Elapsed>,
         doing: &'static str,
     ) -> Result<(), ReplicationError> {
         match written {
-            Err(_) => Err(ReplicationError::Timeout {
-                doing,
-                after: self.inner.config.request_timeout(),
-            }),
+            Err(_) => Err(ReplicationError::Timeout { doing, after: self.inner.config.request_timeout() }),
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => match e.forward_to_leader() {
                 Some(fwd) => Err(ReplicationError::NotLeader {
@@ -217,10 +214,9 @@ impl Region {
                 }),
                 None => match e {
                     RaftError::Fatal(f) => Err(ReplicationError::fatal(doing, f)),
-                    RaftError::APIError(api) => Err(ReplicationError::Invalid {
-                        doing,
-                        message: api.to_string(),
-                    }),
+                    RaftError::APIError(api) => {
+                        Err(ReplicationError::Invalid { doing, message: api.to_string() })
+                    }
                 },
             },
         }
@@ -250,10 +246,7 @@ impl Region {
             last_applied_index: m.last_applied.as_ref().map(|id| id.index),
             snapshot_index: m.snapshot.as_ref().map(|id| id.index),
             voters: membership.voter_ids().collect(),
-            members: membership
-                .nodes()
-                .map(|(id, node)| (*id, node.addr.clone()))
-                .collect(),
+            members: membership.nodes().map(|(id, node)| (*id, node.addr.clone())).collect(),
         }
     }
 
@@ -268,17 +261,8 @@ impl Region {
     /// last `Region` clone and reader are dropped.
     pub async fn shutdown(&self) -> Result<(), ReplicationError> {
         const DOING: &str = "shutting down";
-        self.inner
-            .raft
-            .shutdown()
-            .await
-            .map_err(|e| ReplicationError::fatal(DOING, e))?;
-        let server = self
-            .inner
-            .server
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        self.inner.raft.shutdown().await.map_err(|e| ReplicationError::fatal(DOING, e))?;
+        let server = self.inner.server.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(server) = server {
             // The receiver is gone only if the server already stopped, which is what we want.
             let _ = server.stop.send(());
@@ -300,12 +284,9 @@ impl Region {
 /// Binds the Raft listener and serves the Raft RPCs on it until told to stop.
 async fn serve(config: &RegionConfig, raft: Raft) -> Result<(SocketAddr, ServerHandle), ReplicationError> {
     const DOING: &str = "starting the raft rpc server";
-    let listener = tokio::net::TcpListener::bind(config.raft_listen)
-        .await
-        .map_err(|e| ReplicationError::Invalid {
-            doing: DOING,
-            message: format!("bind {}: {e}", config.raft_listen),
-        })?;
+    let listener = tokio::net::TcpListener::bind(config.raft_listen).await.map_err(|e| {
+        ReplicationError::Invalid { doing: DOING, message: format!("bind {}: {e}", config.raft_listen) }
+    })?;
     let addr = listener.local_addr().map_err(|e| ReplicationError::fatal(DOING, e))?;
     let (stop, stopped) = oneshot::channel::<()>();
     let service = RaftServer::into_service(raft, config.request_timeout());
@@ -328,9 +309,8 @@ async fn serve(config: &RegionConfig, raft: Raft) -> Result<(SocketAddr, ServerH
 pub(crate) fn wait_error(e: WaitError, doing: &'static str, after: Duration) -> ReplicationError {
     match e {
         WaitError::Timeout(..) => ReplicationError::Timeout { doing, after },
-        WaitError::ShuttingDown => ReplicationError::Fatal {
-            doing,
-            message: "raft is shutting down".to_string(),
-        },
+        WaitError::ShuttingDown => {
+            ReplicationError::Fatal { doing, message: "raft is shutting down".to_string() }
+        }
     }
 }

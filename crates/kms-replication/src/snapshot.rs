@@ -50,14 +50,12 @@ fn put_chunk(out: &mut Vec<u8>, bytes: &[u8]) -> io::Result<()> {
 /// installed, so a truncated or corrupt snapshot changes nothing.
 pub(crate) fn decode_pairs(data: &[u8]) -> io::Result<Vec<(&[u8], &[u8])>> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot: {what}"));
-    let mut rest = data
-        .strip_prefix(MAGIC.as_slice())
-        .ok_or_else(|| invalid("unknown format (bad magic)"))?;
+    let mut rest =
+        data.strip_prefix(MAGIC.as_slice()).ok_or_else(|| invalid("unknown format (bad magic)"))?;
     let mut pairs = Vec::new();
     while !rest.is_empty() {
         let (key, after_key) = split_chunk(rest).ok_or_else(|| invalid("truncated key"))?;
-        let (value, after_value) =
-            split_chunk(after_key).ok_or_else(|| invalid("truncated value"))?;
+        let (value, after_value) = split_chunk(after_key).ok_or_else(|| invalid("truncated value"))?;
         pairs.push((key, value));
         rest = after_value;
     }
@@ -124,13 +122,7 @@ impl SnapshotBuilder {
             .iterator_cf(data_cf, IteratorMode::Start)
             .map(|item| item.map_err(|e| db::io_err("iterate state for snapshot", e)));
         let data = encode_pairs(pairs)?;
-        Ok(Snapshot {
-            meta: SnapshotMeta {
-                last_log_id,
-                last_membership,
-            },
-            snapshot: data,
-        })
+        Ok(Snapshot { meta: SnapshotMeta { last_log_id, last_membership }, snapshot: data })
     }
 }
 
@@ -159,6 +151,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::type_complexity)]
 mod tests {
     use super::*;
 

@@ -18,7 +18,7 @@ use rocksdb::{ColumnFamily, DB, IteratorMode, WriteBatch};
 use tokio::sync::Mutex;
 
 use crate::db::{self, CF_SM_DATA, CF_SM_META, Db};
-use crate::reader;
+use crate::reader::{self, KvPairs};
 use crate::snapshot::{self, KEY_LAST_APPLIED, KEY_MEMBERSHIP, SnapshotBuilder};
 use crate::types::{
     Entry, LogId, Response, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig,
@@ -37,12 +37,7 @@ impl StateRead for ApplyBatch<'_> {
         reader::get(self.db, key)
     }
 
-    fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<KvPairs, StoreError> {
         reader::scan(self.db, start, end, limit)
     }
 }
@@ -67,39 +62,25 @@ pub(crate) struct StateMachine {
 
 impl StateMachine {
     pub(crate) fn new(db: Db, app: Arc<dyn StateMachineApp>) -> Self {
-        Self {
-            db,
-            app,
-            current_snapshot_lock: Arc::new(Mutex::new(())),
-        }
+        Self { db, app, current_snapshot_lock: Arc::new(Mutex::new(())) }
     }
 
     /// Applies one entry and commits its effects with the new applied id; returns the response.
     fn apply_entry(&self, entry: &Entry) -> io::Result<Vec<u8>> {
         let meta_cf = db::cf(&self.db, CF_SM_META)?;
         let data_cf = db::cf(&self.db, CF_SM_DATA)?;
-        let mut batch = ApplyBatch {
-            db: &self.db,
-            data_cf,
-            batch: WriteBatch::default(),
-        };
+        let mut batch = ApplyBatch { db: &self.db, data_cf, batch: WriteBatch::default() };
         let response = match &entry.payload {
             EntryPayload::Blank => Vec::new(),
             EntryPayload::Normal(command) => self.app.apply(&command.0, &mut batch),
             EntryPayload::Membership(membership) => {
-                let stored = StoredMembership::new(Some(entry.log_id.clone()), membership.clone());
-                batch
-                    .batch
-                    .put_cf(meta_cf, KEY_MEMBERSHIP, db::encode(&stored, "membership")?);
+                let stored = StoredMembership::new(Some(entry.log_id), membership.clone());
+                batch.batch.put_cf(meta_cf, KEY_MEMBERSHIP, db::encode(&stored, "membership")?);
                 Vec::new()
             }
         };
         let mut batch = batch.batch;
-        batch.put_cf(
-            meta_cf,
-            KEY_LAST_APPLIED,
-            db::encode(&Some(entry.log_id.clone()), "last applied log id")?,
-        );
+        batch.put_cf(meta_cf, KEY_LAST_APPLIED, db::encode(&Some(entry.log_id), "last applied log id")?);
         db::write(&self.db, batch, false, "apply committed entry")?;
         Ok(response)
     }
@@ -118,20 +99,9 @@ impl StateMachine {
         for (key, value) in pairs {
             batch.put_cf(data_cf, key, value);
         }
-        batch.put_cf(
-            meta_cf,
-            KEY_LAST_APPLIED,
-            db::encode(&meta.last_log_id, "last applied log id")?,
-        );
-        batch.put_cf(
-            meta_cf,
-            KEY_MEMBERSHIP,
-            db::encode(&meta.last_membership, "membership")?,
-        );
-        let snapshot = Snapshot {
-            meta: meta.clone(),
-            snapshot: data.clone(),
-        };
+        batch.put_cf(meta_cf, KEY_LAST_APPLIED, db::encode(&meta.last_log_id, "last applied log id")?);
+        batch.put_cf(meta_cf, KEY_MEMBERSHIP, db::encode(&meta.last_membership, "membership")?);
+        let snapshot = Snapshot { meta: meta.clone(), snapshot: data.clone() };
         snapshot::store_current(db, &mut batch, &snapshot)?;
         db::write(db, batch, true, "install snapshot")
     }
@@ -165,10 +135,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder {
-            db: self.db.clone(),
-            current_lock: self.current_snapshot_lock.clone(),
-        }
+        SnapshotBuilder { db: self.db.clone(), current_lock: self.current_snapshot_lock.clone() }
     }
 
     async fn install_snapshot(

@@ -30,7 +30,7 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding the client API address {}", config.listen))?;
-    let served = serve_grpc(kms, listener, shutdown_signal()).await;
+    let served = serve_until_signalled(kms, listener).await;
 
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
@@ -58,6 +58,32 @@ async fn open_region(config: &Config) -> Result<Region> {
             .context("initializing the region's Raft group")?;
     }
     Ok(region)
+}
+
+/// How long in-flight requests get to finish after SIGTERM before connections are cut.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves until SIGINT/SIGTERM, then lets in-flight requests finish for [`SHUTDOWN_GRACE`].
+/// The bound matters: an idle client that never answers HTTP/2 GOAWAY would otherwise keep a
+/// graceful shutdown waiting forever.
+async fn serve_until_signalled(kms: Kms, listener: TcpListener) -> Result<()> {
+    let (signalled_tx, mut signalled_rx) = watch::channel(false);
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = signalled_tx.send(true);
+    };
+    let serve = serve_grpc(kms, listener, shutdown);
+    let grace_expired = async move {
+        let _ = signalled_rx.wait_for(|signalled| *signalled).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = serve => served,
+        () = grace_expired => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
+            Ok(())
+        }
+    }
 }
 
 /// Serves the client API on `listener` until `shutdown` completes.

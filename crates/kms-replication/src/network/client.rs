@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable};
 use openraft::network::{RPCOption, RPCTypes, RaftNetworkFactory, RaftNetworkV2};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
 use tonic::{Code, Status};
 
 use super::peers::{Peers, RaftClient};
-use super::{SNAPSHOT_CHUNK_BYTES, pb, to_json, from_json};
+use super::{SNAPSHOT_CHUNK_BYTES, from_json, pb, to_json};
 use crate::types::{RaftNode, Snapshot, SnapshotData, TypeConfig, Vote};
 
 /// Largest message accepted from a peer (append-entries batches of sealed key material).
@@ -32,11 +34,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &RaftNode) -> PeerClient {
-        PeerClient {
-            self_id: self.peers.self_id(),
-            target,
-            client: self.peers.client(target, &node.addr),
-        }
+        PeerClient { self_id: self.peers.self_id(), target, client: self.peers.client(target, &node.addr) }
     }
 }
 
@@ -57,22 +55,15 @@ fn status_to_rpc_error(status: &Status, timeout: Timeout<TypeConfig>) -> RpcErro
             RPCError::Unreachable(Unreachable::from_string(status.message()))
         }
         Code::DeadlineExceeded => RPCError::Timeout(timeout),
-        _ => RPCError::Network(NetworkError::from_string(format!(
-            "{:?}: {}",
-            status.code(),
-            status.message()
-        ))),
+        _ => {
+            RPCError::Network(NetworkError::from_string(format!("{:?}: {}", status.code(), status.message())))
+        }
     }
 }
 
 impl PeerClient {
     fn timeout(&self, action: RPCTypes, after: Duration) -> Timeout<TypeConfig> {
-        Timeout {
-            action,
-            id: self.self_id,
-            target: self.target,
-            timeout: after,
-        }
+        Timeout { action, id: self.self_id, target: self.target, timeout: after }
     }
 
     fn client(&self) -> Result<RaftClient, Unreachable<TypeConfig>> {
@@ -123,12 +114,13 @@ impl PeerClient {
             meta: to_json(&snapshot.meta)?,
             total_len: snapshot.snapshot.len() as u64,
         };
-        let mut chunks = vec![pb::SnapshotChunk {
-            part: Some(pb::snapshot_chunk::Part::Header(header)),
-        }];
-        chunks.extend(snapshot.snapshot.chunks(SNAPSHOT_CHUNK_BYTES).map(|data| pb::SnapshotChunk {
-            part: Some(pb::snapshot_chunk::Part::Data(data.to_vec())),
-        }));
+        let mut chunks = vec![pb::SnapshotChunk { part: Some(pb::snapshot_chunk::Part::Header(header)) }];
+        chunks.extend(
+            snapshot
+                .snapshot
+                .chunks(SNAPSHOT_CHUNK_BYTES)
+                .map(|data| pb::SnapshotChunk { part: Some(pb::snapshot_chunk::Part::Data(data.to_vec())) }),
+        );
         Ok(chunks)
     }
 }
@@ -141,9 +133,12 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RpcError> {
-        self.unary(RPCTypes::AppendEntries, &rpc, &option, |mut c, r| async move {
-            c.append_entries(r).await
-        })
+        self.unary(
+            RPCTypes::AppendEntries,
+            &rpc,
+            &option,
+            |mut c, r| async move { c.append_entries(r).await },
+        )
         .await
     }
 
@@ -152,8 +147,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RpcError> {
-        self.unary(RPCTypes::Vote, &rpc, &option, |mut c, r| async move { c.vote(r).await })
-            .await
+        self.unary(RPCTypes::Vote, &rpc, &option, |mut c, r| async move { c.vote(r).await }).await
     }
 
     async fn pre_vote(
@@ -161,8 +155,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RpcError> {
-        self.unary(RPCTypes::Vote, &rpc, &option, |mut c, r| async move { c.pre_vote(r).await })
-            .await
+        self.unary(RPCTypes::Vote, &rpc, &option, |mut c, r| async move { c.pre_vote(r).await }).await
     }
 
     async fn full_snapshot(
@@ -198,11 +191,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             ))
             .into());
         }
-        tracing::info!(
-            target_node = self.target,
-            bytes = snapshot.snapshot.len(),
-            "sent snapshot"
-        );
+        tracing::info!(target_node = self.target, bytes = snapshot.snapshot.len(), "sent snapshot");
         from_json(&reply.payload).map_err(|e| NetworkError::from_string(e).into())
     }
 }

@@ -27,10 +27,7 @@ pub(crate) struct Peers {
 
 impl Peers {
     pub(crate) fn new(self_id: u64) -> Self {
-        Self {
-            self_id,
-            channels: Arc::new(Mutex::new(HashMap::new())),
-        }
+        Self { self_id, channels: Arc::new(Mutex::new(HashMap::new())) }
     }
 
     pub(crate) fn self_id(&self) -> u64 {
@@ -46,14 +43,11 @@ impl Peers {
         }
         // A poisoned lock only means another thread panicked while inserting; the map is still
         // a valid cache.
-        let mut channels = self
-            .channels
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((cached_addr, channel)) = channels.get(&peer) {
-            if cached_addr == addr {
-                return Ok(RaftServiceClient::new(channel.clone()));
-            }
+        let mut channels = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((cached_addr, channel)) = channels.get(&peer)
+            && cached_addr == addr
+        {
+            return Ok(RaftServiceClient::new(channel.clone()));
         }
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| format!("invalid raft address of node {peer}: {e}"))?

@@ -29,16 +29,14 @@ impl RaftServer {
     }
 }
 
-fn reply<T: serde::Serialize, E: std::fmt::Display>(result: Result<T, E>) -> Result<Response<pb::RaftReply>, Status> {
+fn reply<T: serde::Serialize, E: std::fmt::Display>(
+    result: Result<T, E>,
+) -> Result<Response<pb::RaftReply>, Status> {
     let reply = match result {
-        Ok(value) => pb::RaftReply {
-            payload: to_json(&value).map_err(Status::internal)?,
-            error: String::new(),
-        },
-        Err(e) => pb::RaftReply {
-            payload: Vec::new(),
-            error: e.to_string(),
-        },
+        Ok(value) => {
+            pb::RaftReply { payload: to_json(&value).map_err(Status::internal)?, error: String::new() }
+        }
+        Err(e) => pb::RaftReply { payload: Vec::new(), error: e.to_string() },
     };
     Ok(Response::new(reply))
 }
@@ -115,7 +113,10 @@ impl RaftService for RaftServer {
         reply(self.raft.install_full_snapshot(vote, snapshot).await)
     }
 
-    async fn forward(&self, request: Request<pb::ForwardRequest>) -> Result<Response<pb::ForwardReply>, Status> {
+    async fn forward(
+        &self,
+        request: Request<pb::ForwardRequest>,
+    ) -> Result<Response<pb::ForwardReply>, Status> {
         let command = Command(request.into_inner().command);
         let len = command.0.len();
         let written = tokio::time::timeout(self.request_timeout, self.raft.client_write(command))
@@ -141,12 +142,10 @@ impl RaftService for RaftServer {
         &self,
         _request: Request<pb::ReadIndexRequest>,
     ) -> Result<Response<pb::ReadIndexReply>, Status> {
-        let linearizer = tokio::time::timeout(
-            self.request_timeout,
-            self.raft.get_read_linearizer(ReadPolicy::ReadIndex),
-        )
-        .await
-        .map_err(|_| Status::deadline_exceeded("read index timed out on the leader"))?;
+        let linearizer =
+            tokio::time::timeout(self.request_timeout, self.raft.get_read_linearizer(ReadPolicy::ReadIndex))
+                .await
+                .map_err(|_| Status::deadline_exceeded("read index timed out on the leader"))?;
         let result = match linearizer {
             Ok(linearizer) => pb::read_index_reply::Result::ReadIndex(linearizer.read_log_id().index()),
             Err(e) => match e.forward_to_leader() {

@@ -1,0 +1,8 @@
+//! Region tests over real RocksDB and real loopback TCP, all in one process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cluster;
+mod common;
+mod restart;
+mod snapshot;
