@@ -81,19 +81,15 @@ pub fn key_metadata(key: &KeyRecord, arn: String, account: &str) -> pb::KeyMetad
         encryption_algorithms: algorithms
             .encryption
             .iter()
-            .map(|a| enum_out::<pb::EncryptionAlgorithmSpec>(a))
+            .map(enum_out::<pb::EncryptionAlgorithmSpec>)
             .collect(),
-        signing_algorithms: algorithms
-            .signing
-            .iter()
-            .map(|a| enum_out::<pb::SigningAlgorithmSpec>(a))
-            .collect(),
+        signing_algorithms: algorithms.signing.iter().map(enum_out::<pb::SigningAlgorithmSpec>).collect(),
         key_agreement_algorithms: algorithms
             .key_agreement
             .iter()
-            .map(|a| enum_out::<pb::KeyAgreementAlgorithmSpec>(a))
+            .map(enum_out::<pb::KeyAgreementAlgorithmSpec>)
             .collect(),
-        mac_algorithms: algorithms.mac.iter().map(|a| enum_out::<pb::MacAlgorithmSpec>(a)).collect(),
+        mac_algorithms: algorithms.mac.iter().map(enum_out::<pb::MacAlgorithmSpec>).collect(),
         multi_region: Some(key.multi_region),
         pending_deletion_window_in_days: key.pending_window_days.map(|d| d as i32),
         current_key_material_id: key.materials.last().map(|m| m.material_id.clone()).unwrap_or_default(),

@@ -20,14 +20,14 @@ pub fn parse_blob(s: &str) -> Result<Blob, String> {
         return read_file(path).map(Blob);
     }
     let text = match s.strip_prefix("file://") {
-        Some(path) => String::from_utf8(read_file(path)?).map_err(|_| format!("{path} is not UTF-8 text; use fileb://"))?,
+        Some(path) => String::from_utf8(read_file(path)?)
+            .map_err(|_| format!("{path} is not UTF-8 text; use fileb://"))?,
         None => s.to_string(),
     };
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    STANDARD
-        .decode(compact.as_bytes())
-        .map(Blob)
-        .map_err(|e| format!("Invalid base64: {e}. Pass base64 text, or fileb://<path> for raw bytes from a file"))
+    STANDARD.decode(compact.as_bytes()).map(Blob).map_err(|e| {
+        format!("Invalid base64 ({e}); pass base64 text, or fileb://<path> for raw bytes from a file")
+    })
 }
 
 /// A text argument: `file://path` → the file's text (for policies, JSON documents); otherwise the
@@ -52,7 +52,8 @@ pub fn parse_string_map(s: &str) -> Result<StringMap, String> {
     let s = parse_text(s)?;
     let trimmed = s.trim();
     if trimmed.starts_with('{') {
-        let value: serde_json::Value = serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
+        let value: serde_json::Value =
+            serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
         let obj = value.as_object().ok_or("expected a JSON object")?;
         return obj
             .iter()
@@ -70,7 +71,9 @@ pub fn parse_string_map(s: &str) -> Result<StringMap, String> {
         .split(',')
         .map(|pair| match pair.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-            _ => Err(format!("expected key=value pairs separated by commas (e.g. purpose=test,team=a), got '{pair}'")),
+            _ => Err(format!(
+                "expected key=value pairs separated by commas (e.g. purpose=test,team=a), got '{pair}'"
+            )),
         })
         .collect::<Result<_, _>>()
         .map(StringMap)
@@ -90,7 +93,8 @@ pub fn parse_tags(s: &str) -> Result<Tags, String> {
     let s = parse_text(s)?;
     let trimmed = s.trim();
     if trimmed.starts_with('[') || trimmed.starts_with('{') {
-        let value: serde_json::Value = serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
+        let value: serde_json::Value =
+            serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
         let items = match value {
             serde_json::Value::Array(items) => items,
             other => vec![other],
@@ -151,7 +155,9 @@ pub fn parse_constraints(s: &str) -> Result<v1::GrantConstraints, String> {
 /// A timestamp: epoch seconds, `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM:SS[.fff](Z|+00:00)`
 /// (UTC offsets other than zero are accepted as `+HH:MM` / `-HH:MM`).
 pub fn parse_timestamp(s: &str) -> Result<prost_types::Timestamp, String> {
-    let bad = || format!("invalid timestamp '{s}': use epoch seconds, YYYY-MM-DD or RFC 3339 (2030-01-01T00:00:00Z)");
+    let bad = || {
+        format!("invalid timestamp '{s}': use epoch seconds, YYYY-MM-DD or RFC 3339 (2030-01-01T00:00:00Z)")
+    };
     if let Ok(seconds) = s.parse::<i64>() {
         return Ok(prost_types::Timestamp { seconds, nanos: 0 });
     }
@@ -329,7 +335,8 @@ mod tests {
     fn tags_shorthand_and_json() {
         let t = parse_tags("TagKey=env,TagValue=prod").map(|t| t.0);
         assert_eq!(t, Ok(vec![v1::Tag { tag_key: "env".into(), tag_value: "prod".into() }]));
-        let t = parse_tags(r#"[{"TagKey":"a","TagValue":"1"},{"TagKey":"b","TagValue":""}]"#).map(|t| t.0.len());
+        let t =
+            parse_tags(r#"[{"TagKey":"a","TagValue":"1"},{"TagKey":"b","TagValue":""}]"#).map(|t| t.0.len());
         assert_eq!(t, Ok(2));
         assert!(parse_tags("Key=env,Value=prod").is_err());
         assert!(parse_tags("TagValue=x").is_err());
@@ -350,7 +357,9 @@ mod tests {
     #[test]
     fn grant_constraints() {
         let c = parse_constraints(r#"{"EncryptionContextSubset":{"app":"x"},"SourceArn":"arn:s"}"#);
-        assert!(c.as_ref().is_ok_and(|c| c.encryption_context_subset.get("app").map(String::as_str) == Some("x")));
+        assert!(
+            c.as_ref().is_ok_and(|c| c.encryption_context_subset.get("app").map(String::as_str) == Some("x"))
+        );
         assert!(c.is_ok_and(|c| c.source_arn == "arn:s" && c.encryption_context_equals.is_empty()));
         assert!(parse_constraints(r#"{"Bogus":{}}"#).is_err());
         assert!(parse_constraints("app=x").is_err());

@@ -200,6 +200,7 @@ pub enum Command {
         /// Key policy (JSON text or file://policy.json).
         #[arg(long, value_parser = parse_text)]
         policy: Option<String>,
+        /// Description (0-8192 characters).
         #[arg(long)]
         description: Option<String>,
         /// ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or KEY_AGREEMENT.
@@ -691,4 +692,92 @@ pub enum Command {
         #[command(flatten)]
         store: CustomKeyStoreId,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("kmsctl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn encrypt_flags() -> Result<(), clap::Error> {
+        let cli = parse(&[
+            "--endpoint",
+            "http://10.0.0.1:9",
+            "--output",
+            "text",
+            "encrypt",
+            "--key-id",
+            "alias/app",
+            "--plaintext",
+            "aGVsbG8=",
+            "--encryption-context",
+            "a=1,b=2",
+            "--encryption-context",
+            "c=3",
+            "--dry-run",
+        ])?;
+        assert_eq!(cli.endpoint, "http://10.0.0.1:9");
+        assert_eq!(cli.output, Output::Text);
+        let Command::Encrypt { key, plaintext, context, dry_run, .. } = cli.command else {
+            panic!("expected encrypt");
+        };
+        assert_eq!(key.key_id, "alias/app");
+        assert_eq!(plaintext.0, b"hello");
+        assert_eq!(crate::args::merge_maps(&context.encryption_context).len(), 3);
+        assert!(dry_run.dry_run);
+        Ok(())
+    }
+
+    #[test]
+    fn create_key_tags_and_enums() -> Result<(), clap::Error> {
+        let cli = parse(&[
+            "create-key",
+            "--key-spec",
+            "ECC_NIST_P256",
+            "--key-usage",
+            "SIGN_VERIFY",
+            "--tags",
+            "TagKey=a,TagValue=1",
+            "TagKey=b,TagValue=2",
+            "--no-multi-region",
+        ])?;
+        let Command::CreateKey { key_spec, key_usage, tags, multi_region, no_multi_region, .. } = cli.command
+        else {
+            panic!("expected create-key");
+        };
+        assert_eq!(key_spec, Some(v1::KeySpec::EccNistP256));
+        assert_eq!(key_usage, Some(v1::KeyUsage::SignVerify));
+        assert_eq!(tags.iter().map(|t| t.0.len()).sum::<usize>(), 2);
+        assert_eq!(crate::args::flag(multi_region, no_multi_region), Some(false));
+        Ok(())
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(parse(&["encrypt", "--key-id", "k", "--plaintext", "***"]).is_err());
+        assert!(parse(&["create-key", "--key-spec", "AES_999"]).is_err());
+        assert!(parse(&["generate-data-key"]).is_err());
+        assert!(parse(&["no-such-command"]).is_err());
+    }
+
+    #[test]
+    fn default_endpoint_and_list_flags() -> Result<(), clap::Error> {
+        // KMS_ENDPOINT may be set in the environment of whoever runs the tests.
+        let cli = parse(&["list-keys", "--limit", "5"])?;
+        if std::env::var_os("KMS_ENDPOINT").is_none() {
+            assert_eq!(cli.endpoint, DEFAULT_ENDPOINT);
+        }
+        assert!(matches!(cli.command, Command::ListKeys { page: Page { limit: Some(5), marker: None } }));
+        Ok(())
+    }
 }

@@ -86,7 +86,9 @@ fn hint(exception: &str, code: tonic::Code) -> Option<&'static str> {
         "InvalidCiphertextException" => {
             "the ciphertext is damaged, or the encryption context differs from the one used to encrypt."
         }
-        "IncorrectKeyException" => "the ciphertext was not encrypted under the given --key-id; try without --key-id.",
+        "IncorrectKeyException" => {
+            "the ciphertext was not encrypted under the given --key-id; try without --key-id."
+        }
         "InvalidKeyUsageException" => {
             "the key's KeyUsage or KeySpec does not fit this operation or algorithm; check `kmsctl describe-key`."
         }
@@ -124,9 +126,13 @@ mod tests {
     #[test]
     fn falls_back_to_grpc_code() {
         let err = CliError::Service { operation: "Sign", status: tonic::Status::unimplemented("no") };
-        assert_eq!(err.report(), "An error occurred (Unimplemented) when calling the Sign operation: no\nHint: this kmsd does not implement the operation yet.");
+        assert_eq!(
+            err.report(),
+            "An error occurred (Unimplemented) when calling the Sign operation: no\nHint: this kmsd does not implement the operation yet."
+        );
         assert_eq!(err.exit_code(), EXIT_SERVICE);
-        let down = CliError::Service { operation: "Sign", status: tonic::Status::unavailable("tcp connect error") };
+        let down =
+            CliError::Service { operation: "Sign", status: tonic::Status::unavailable("tcp connect error") };
         assert_eq!(down.exit_code(), EXIT_OTHER);
         assert!(down.report().contains("cargo dev"));
     }

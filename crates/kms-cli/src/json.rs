@@ -179,14 +179,18 @@ impl Json {
                         })
                         .collect();
                 } else {
-                    let index: i64 = inner.parse().map_err(|_| format!("unsupported index '[{inner}]' in --query"))?;
+                    let index: i64 =
+                        inner.parse().map_err(|_| format!("unsupported index '[{inner}]' in --query"))?;
                     current = current
                         .into_iter()
                         .map(|v| match v {
                             Json::Arr(items) => {
                                 let len = items.len() as i64;
                                 let i = if index < 0 { len + index } else { index };
-                                usize::try_from(i).ok().and_then(|i| items.into_iter().nth(i)).unwrap_or(Json::Null)
+                                usize::try_from(i)
+                                    .ok()
+                                    .and_then(|i| items.into_iter().nth(i))
+                                    .unwrap_or(Json::Null)
                             }
                             _ => Json::Null,
                         })
@@ -247,7 +251,10 @@ mod tests {
     fn query_subset() {
         let s = sample();
         assert_eq!(s.query("KeyId"), Ok(Json::Str("k1".into())));
-        assert_eq!(s.query("Keys[].KeyId"), Ok(Json::Arr(vec![Json::Str("a".into()), Json::Str("b".into())])));
+        assert_eq!(
+            s.query("Keys[].KeyId"),
+            Ok(Json::Arr(vec![Json::Str("a".into()), Json::Str("b".into())]))
+        );
         assert_eq!(s.query("Keys[-1].KeyId"), Ok(Json::Str("b".into())));
         assert_eq!(s.query("Missing"), Ok(Json::Null));
         assert!(s.query("Keys[x]").is_err());

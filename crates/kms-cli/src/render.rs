@@ -107,12 +107,7 @@ pub fn timestamp(t: &prost_types::Timestamp) -> String {
     let (y, m, d) = civil_from_days(days);
     let micros = t.nanos.clamp(0, 999_999_999) / 1000;
     let frac = if micros == 0 { String::new() } else { format!(".{micros:06}") };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}+00:00",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}+00:00", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -313,8 +308,12 @@ macro_rules! render_fn {
     };
 }
 
-render_fn!(CreateKeyResponse, |r| Obj::new().msg("KeyMetadata", r.key_metadata.as_ref(), key_metadata).done());
-render_fn!(DescribeKeyResponse, |r| Obj::new().msg("KeyMetadata", r.key_metadata.as_ref(), key_metadata).done());
+render_fn!(CreateKeyResponse, |r| Obj::new()
+    .msg("KeyMetadata", r.key_metadata.as_ref(), key_metadata)
+    .done());
+render_fn!(DescribeKeyResponse, |r| Obj::new()
+    .msg("KeyMetadata", r.key_metadata.as_ref(), key_metadata)
+    .done());
 render_fn!(ListKeysResponse, |r| Obj::new()
     .list("Keys", &r.keys, key_list_entry)
     .page(&r.next_marker, r.truncated)
@@ -426,7 +425,10 @@ render_fn!(ListAliasesResponse, |r| Obj::new()
     .list("Aliases", &r.aliases, alias_list_entry)
     .page(&r.next_marker, r.truncated)
     .done());
-render_fn!(CreateGrantResponse, |r| Obj::new().str("GrantToken", &r.grant_token).str("GrantId", &r.grant_id).done());
+render_fn!(CreateGrantResponse, |r| Obj::new()
+    .str("GrantToken", &r.grant_token)
+    .str("GrantId", &r.grant_id)
+    .done());
 render_fn!(ListGrantsResponse, |r| Obj::new()
     .list("Grants", &r.grants, grant_list_entry)
     .page(&r.next_marker, r.truncated)
@@ -435,7 +437,10 @@ render_fn!(ListRetirableGrantsResponse, |r| Obj::new()
     .list("Grants", &r.grants, grant_list_entry)
     .page(&r.next_marker, r.truncated)
     .done());
-render_fn!(GetKeyPolicyResponse, |r| Obj::new().str("Policy", &r.policy).str("PolicyName", &r.policy_name).done());
+render_fn!(GetKeyPolicyResponse, |r| Obj::new()
+    .str("Policy", &r.policy)
+    .str("PolicyName", &r.policy_name)
+    .done());
 render_fn!(ListKeyPoliciesResponse, |r| Obj::new()
     .strings("PolicyNames", &r.policy_names)
     .page(&r.next_marker, r.truncated)
@@ -475,7 +480,9 @@ render_fn!(ReplicateKeyResponse, |r| Obj::new()
     .str("ReplicaPolicy", &r.replica_policy)
     .list("ReplicaTags", &r.replica_tags, tag)
     .done());
-render_fn!(CreateCustomKeyStoreResponse, |r| Obj::new().str("CustomKeyStoreId", &r.custom_key_store_id).done());
+render_fn!(CreateCustomKeyStoreResponse, |r| Obj::new()
+    .str("CustomKeyStoreId", &r.custom_key_store_id)
+    .done());
 render_fn!(DescribeCustomKeyStoresResponse, |r| Obj::new()
     .list("CustomKeyStores", &r.custom_key_stores, custom_key_store)
     .page(&r.next_marker, r.truncated)
@@ -497,7 +504,10 @@ mod tests {
             "2024-05-01T10:20:30.123000+00:00"
         );
         // Leap day, and a date before the epoch.
-        assert_eq!(timestamp(&prost_types::Timestamp { seconds: 951_782_400, nanos: 0 }), "2000-02-29T00:00:00+00:00");
+        assert_eq!(
+            timestamp(&prost_types::Timestamp { seconds: 951_782_400, nanos: 0 }),
+            "2000-02-29T00:00:00+00:00"
+        );
         assert_eq!(timestamp(&prost_types::Timestamp { seconds: -1, nanos: 0 }), "1969-12-31T23:59:59+00:00");
     }
 
@@ -576,7 +586,10 @@ mod tests {
             truncated: true,
         };
         let j = r.render();
-        assert_eq!(j.query("Aliases[0].CreationDate"), Ok(Json::Str("1970-01-01T00:00:00.000005+00:00".into())));
+        assert_eq!(
+            j.query("Aliases[0].CreationDate"),
+            Ok(Json::Str("1970-01-01T00:00:00.000005+00:00".into()))
+        );
         assert_eq!(j.get("NextMarker"), Some(&Json::Str("m2".into())));
         assert_eq!(j.get("Truncated"), Some(&Json::Bool(true)));
         let empty = v1::ListKeysResponse::default().render().to_pretty();
@@ -584,9 +597,12 @@ mod tests {
         let g = grant_list_entry(&v1::GrantListEntry {
             operations: vec![v1::GrantOperation::ReEncryptFrom as i32],
             constraints: Some(v1::GrantConstraints {
-                encryption_context_subset: [("b".to_string(), "2".to_string()), ("a".to_string(), "1".to_string())]
-                    .into_iter()
-                    .collect(),
+                encryption_context_subset: [
+                    ("b".to_string(), "2".to_string()),
+                    ("a".to_string(), "1".to_string()),
+                ]
+                .into_iter()
+                .collect(),
                 ..Default::default()
             }),
             ..Default::default()

@@ -26,7 +26,8 @@ pub async fn connect(endpoint: &str) -> Result<Client, CliError> {
         .map_err(|e| CliError::Usage(format!("invalid --endpoint '{endpoint}': {e}")))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60));
-    let channel = ep.connect().await.map_err(|e| CliError::Connect { endpoint: url, detail: error_chain(&e) })?;
+    let channel =
+        ep.connect().await.map_err(|e| CliError::Connect { endpoint: url, detail: error_chain(&e) })?;
     Ok(KeyManagementServiceClient::new(channel))
 }
 
@@ -61,7 +62,10 @@ macro_rules! list {
         let mut resp = call!($client, $op, $method, req.clone());
         if follow {
             let mut all = std::mem::take(&mut resp.$items);
-            while resp.truncated && !resp.next_marker.is_empty() && req.marker.as_ref() != Some(&resp.next_marker) {
+            while resp.truncated
+                && !resp.next_marker.is_empty()
+                && req.marker.as_ref() != Some(&resp.next_marker)
+            {
                 req.marker = Some(std::mem::take(&mut resp.next_marker));
                 resp = call!($client, $op, $method, req.clone());
                 all.append(&mut resp.$items);
@@ -168,75 +172,93 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
             multi_region,
             no_multi_region,
             xks_key_id,
-        } => call!(client, "CreateKey", create_key, v1::CreateKeyRequest {
-            policy,
-            description,
-            key_usage: enum_field(key_usage),
-            customer_master_key_spec: enum_field(customer_master_key_spec),
-            key_spec: enum_field(key_spec),
-            origin: enum_field(origin),
-            custom_key_store_id,
-            bypass_policy_lockout_safety_check: flag(
-                bypass.bypass_policy_lockout_safety_check,
-                bypass.no_bypass_policy_lockout_safety_check
-            ),
-            tags: tags(t),
-            multi_region: flag(multi_region, no_multi_region),
-            xks_key_id,
-        })
-        .render(),
-        C::DescribeKey { key, grant_tokens } => call!(client, "DescribeKey", describe_key, v1::DescribeKeyRequest {
-            key_id: key.key_id,
-            grant_tokens: grant_tokens.grant_tokens,
-        })
-        .render(),
-        C::ListKeys { page } => list!(client, paginate, "ListKeys", list_keys, v1::ListKeysRequest {
-            limit: page.limit,
-            marker: page.marker,
-        }, keys),
-        C::UpdateKeyDescription { key, description } => {
-            call!(client, "UpdateKeyDescription", update_key_description, v1::UpdateKeyDescriptionRequest {
-                key_id: key.key_id,
+        } => call!(
+            client,
+            "CreateKey",
+            create_key,
+            v1::CreateKeyRequest {
+                policy,
                 description,
-            })
-            .render()
-        }
+                key_usage: enum_field(key_usage),
+                customer_master_key_spec: enum_field(customer_master_key_spec),
+                key_spec: enum_field(key_spec),
+                origin: enum_field(origin),
+                custom_key_store_id,
+                bypass_policy_lockout_safety_check: flag(
+                    bypass.bypass_policy_lockout_safety_check,
+                    bypass.no_bypass_policy_lockout_safety_check
+                ),
+                tags: tags(t),
+                multi_region: flag(multi_region, no_multi_region),
+                xks_key_id,
+            }
+        )
+        .render(),
+        C::DescribeKey { key, grant_tokens } => call!(
+            client,
+            "DescribeKey",
+            describe_key,
+            v1::DescribeKeyRequest { key_id: key.key_id, grant_tokens: grant_tokens.grant_tokens }
+        )
+        .render(),
+        C::ListKeys { page } => list!(
+            client,
+            paginate,
+            "ListKeys",
+            list_keys,
+            v1::ListKeysRequest { limit: page.limit, marker: page.marker },
+            keys
+        ),
+        C::UpdateKeyDescription { key, description } => call!(
+            client,
+            "UpdateKeyDescription",
+            update_key_description,
+            v1::UpdateKeyDescriptionRequest { key_id: key.key_id, description }
+        )
+        .render(),
         C::EnableKey { key } => {
             call!(client, "EnableKey", enable_key, v1::EnableKeyRequest { key_id: key.key_id }).render()
         }
         C::DisableKey { key } => {
             call!(client, "DisableKey", disable_key, v1::DisableKeyRequest { key_id: key.key_id }).render()
         }
-        C::ScheduleKeyDeletion { key, pending_window_in_days } => {
-            call!(client, "ScheduleKeyDeletion", schedule_key_deletion, v1::ScheduleKeyDeletionRequest {
-                key_id: key.key_id,
-                pending_window_in_days,
-            })
-            .render()
-        }
-        C::CancelKeyDeletion { key } => {
-            call!(client, "CancelKeyDeletion", cancel_key_deletion, v1::CancelKeyDeletionRequest {
-                key_id: key.key_id
-            })
-            .render()
-        }
-        C::GetKeyLastUsage { key } => {
-            call!(client, "GetKeyLastUsage", get_key_last_usage, v1::GetKeyLastUsageRequest { key_id: key.key_id })
-                .render()
-        }
+        C::ScheduleKeyDeletion { key, pending_window_in_days } => call!(
+            client,
+            "ScheduleKeyDeletion",
+            schedule_key_deletion,
+            v1::ScheduleKeyDeletionRequest { key_id: key.key_id, pending_window_in_days }
+        )
+        .render(),
+        C::CancelKeyDeletion { key } => call!(
+            client,
+            "CancelKeyDeletion",
+            cancel_key_deletion,
+            v1::CancelKeyDeletionRequest { key_id: key.key_id }
+        )
+        .render(),
+        C::GetKeyLastUsage { key } => call!(
+            client,
+            "GetKeyLastUsage",
+            get_key_last_usage,
+            v1::GetKeyLastUsageRequest { key_id: key.key_id }
+        )
+        .render(),
 
         // ----- Encryption and data keys -----
-        C::Encrypt { key, plaintext, context, grant_tokens, encryption_algorithm, dry_run } => {
-            call!(client, "Encrypt", encrypt, v1::EncryptRequest {
+        C::Encrypt { key, plaintext, context, grant_tokens, encryption_algorithm, dry_run } => call!(
+            client,
+            "Encrypt",
+            encrypt,
+            v1::EncryptRequest {
                 key_id: key.key_id,
                 plaintext: plaintext.0,
                 encryption_context: merge_maps(&context.encryption_context),
                 grant_tokens: grant_tokens.grant_tokens,
                 encryption_algorithm: enum_field(encryption_algorithm),
                 dry_run: dry(&dry_run),
-            })
-            .render()
-        }
+            }
+        )
+        .render(),
         C::Decrypt {
             ciphertext_blob,
             context,
@@ -245,16 +267,21 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
             encryption_algorithm,
             dry_run,
             dry_run_modifiers,
-        } => call!(client, "Decrypt", decrypt, v1::DecryptRequest {
-            ciphertext_blob: ciphertext_blob.0,
-            encryption_context: merge_maps(&context.encryption_context),
-            grant_tokens: grant_tokens.grant_tokens,
-            key_id,
-            encryption_algorithm: enum_field(encryption_algorithm),
-            recipient: None,
-            dry_run: dry(&dry_run),
-            dry_run_modifiers: enums(dry_run_modifiers),
-        })
+        } => call!(
+            client,
+            "Decrypt",
+            decrypt,
+            v1::DecryptRequest {
+                ciphertext_blob: ciphertext_blob.0,
+                encryption_context: merge_maps(&context.encryption_context),
+                grant_tokens: grant_tokens.grant_tokens,
+                key_id,
+                encryption_algorithm: enum_field(encryption_algorithm),
+                recipient: None,
+                dry_run: dry(&dry_run),
+                dry_run_modifiers: enums(dry_run_modifiers),
+            }
+        )
         .render(),
         C::ReEncrypt {
             ciphertext_blob,
@@ -267,23 +294,31 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
             grant_tokens,
             dry_run,
             dry_run_modifiers,
-        } => call!(client, "ReEncrypt", re_encrypt, v1::ReEncryptRequest {
-            ciphertext_blob: ciphertext_blob.0,
-            source_encryption_context: merge_maps(&source_encryption_context),
-            source_key_id,
-            destination_key_id,
-            destination_encryption_context: merge_maps(&destination_encryption_context),
-            source_encryption_algorithm: enum_field(source_encryption_algorithm),
-            destination_encryption_algorithm: enum_field(destination_encryption_algorithm),
-            grant_tokens: grant_tokens.grant_tokens,
-            dry_run: dry(&dry_run),
-            dry_run_modifiers: enums(dry_run_modifiers),
-        })
+        } => call!(
+            client,
+            "ReEncrypt",
+            re_encrypt,
+            v1::ReEncryptRequest {
+                ciphertext_blob: ciphertext_blob.0,
+                source_encryption_context: merge_maps(&source_encryption_context),
+                source_key_id,
+                destination_key_id,
+                destination_encryption_context: merge_maps(&destination_encryption_context),
+                source_encryption_algorithm: enum_field(source_encryption_algorithm),
+                destination_encryption_algorithm: enum_field(destination_encryption_algorithm),
+                grant_tokens: grant_tokens.grant_tokens,
+                dry_run: dry(&dry_run),
+                dry_run_modifiers: enums(dry_run_modifiers),
+            }
+        )
         .render(),
         C::GenerateDataKey(a) => call!(client, "GenerateDataKey", generate_data_key, data_key(a)?).render(),
         C::GenerateDataKeyWithoutPlaintext(a) => {
             let r = data_key(a)?;
-            call!(client, "GenerateDataKeyWithoutPlaintext", generate_data_key_without_plaintext,
+            call!(
+                client,
+                "GenerateDataKeyWithoutPlaintext",
+                generate_data_key_without_plaintext,
                 v1::GenerateDataKeyWithoutPlaintextRequest {
                     key_id: r.key_id,
                     encryption_context: r.encryption_context,
@@ -291,7 +326,8 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
                     number_of_bytes: r.number_of_bytes,
                     grant_tokens: r.grant_tokens,
                     dry_run: r.dry_run,
-                })
+                }
+            )
             .render()
         }
         C::GenerateDataKeyPair(a) => {
@@ -299,14 +335,18 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
         }
         C::GenerateDataKeyPairWithoutPlaintext(a) => {
             let r = data_key_pair(a);
-            call!(client, "GenerateDataKeyPairWithoutPlaintext", generate_data_key_pair_without_plaintext,
+            call!(
+                client,
+                "GenerateDataKeyPairWithoutPlaintext",
+                generate_data_key_pair_without_plaintext,
                 v1::GenerateDataKeyPairWithoutPlaintextRequest {
                     encryption_context: r.encryption_context,
                     key_id: r.key_id,
                     key_pair_spec: r.key_pair_spec,
                     grant_tokens: r.grant_tokens,
                     dry_run: r.dry_run,
-                })
+                }
+            )
             .render()
         }
 
@@ -314,76 +354,97 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
         C::Sign(a) => call!(client, "Sign", sign, sign_request(a)).render(),
         C::Verify { sign, signature } => {
             let r = sign_request(sign);
-            call!(client, "Verify", verify, v1::VerifyRequest {
-                key_id: r.key_id,
-                message: r.message,
-                message_type: r.message_type,
-                signature: signature.0,
-                signing_algorithm: r.signing_algorithm,
-                grant_tokens: r.grant_tokens,
-                dry_run: r.dry_run,
-            })
+            call!(
+                client,
+                "Verify",
+                verify,
+                v1::VerifyRequest {
+                    key_id: r.key_id,
+                    message: r.message,
+                    message_type: r.message_type,
+                    signature: signature.0,
+                    signing_algorithm: r.signing_algorithm,
+                    grant_tokens: r.grant_tokens,
+                    dry_run: r.dry_run,
+                }
+            )
             .render()
         }
         C::GenerateMac(a) => call!(client, "GenerateMac", generate_mac, mac_request(a)).render(),
         C::VerifyMac { mac_args, mac } => {
             let r = mac_request(mac_args);
-            call!(client, "VerifyMac", verify_mac, v1::VerifyMacRequest {
-                message: r.message,
-                key_id: r.key_id,
-                mac_algorithm: r.mac_algorithm,
-                mac: mac.0,
-                grant_tokens: r.grant_tokens,
-                dry_run: r.dry_run,
-            })
+            call!(
+                client,
+                "VerifyMac",
+                verify_mac,
+                v1::VerifyMacRequest {
+                    message: r.message,
+                    key_id: r.key_id,
+                    mac_algorithm: r.mac_algorithm,
+                    mac: mac.0,
+                    grant_tokens: r.grant_tokens,
+                    dry_run: r.dry_run,
+                }
+            )
             .render()
         }
-        C::GetPublicKey { key, grant_tokens } => call!(client, "GetPublicKey", get_public_key, v1::GetPublicKeyRequest {
-            key_id: key.key_id,
-            grant_tokens: grant_tokens.grant_tokens,
-        })
+        C::GetPublicKey { key, grant_tokens } => call!(
+            client,
+            "GetPublicKey",
+            get_public_key,
+            v1::GetPublicKeyRequest { key_id: key.key_id, grant_tokens: grant_tokens.grant_tokens }
+        )
         .render(),
-        C::DeriveSharedSecret { key, key_agreement_algorithm, public_key, grant_tokens, dry_run } => {
-            call!(client, "DeriveSharedSecret", derive_shared_secret, v1::DeriveSharedSecretRequest {
+        C::DeriveSharedSecret { key, key_agreement_algorithm, public_key, grant_tokens, dry_run } => call!(
+            client,
+            "DeriveSharedSecret",
+            derive_shared_secret,
+            v1::DeriveSharedSecretRequest {
                 key_id: key.key_id,
                 key_agreement_algorithm: key_agreement_algorithm.into(),
                 public_key: public_key.0,
                 grant_tokens: grant_tokens.grant_tokens,
                 dry_run: dry(&dry_run),
                 recipient: None,
-            })
-            .render()
-        }
+            }
+        )
+        .render(),
 
         // ----- Randomness -----
-        C::GenerateRandom { number_of_bytes, custom_key_store_id } => {
-            call!(client, "GenerateRandom", generate_random, v1::GenerateRandomRequest {
-                number_of_bytes,
-                custom_key_store_id,
-                recipient: None,
-            })
-            .render()
-        }
+        C::GenerateRandom { number_of_bytes, custom_key_store_id } => call!(
+            client,
+            "GenerateRandom",
+            generate_random,
+            v1::GenerateRandomRequest { number_of_bytes, custom_key_store_id, recipient: None }
+        )
+        .render(),
 
         // ----- Aliases -----
-        C::CreateAlias(a) => call!(client, "CreateAlias", create_alias, v1::CreateAliasRequest {
-            alias_name: a.alias_name,
-            target_key_id: a.target_key_id,
-        })
+        C::CreateAlias(a) => call!(
+            client,
+            "CreateAlias",
+            create_alias,
+            v1::CreateAliasRequest { alias_name: a.alias_name, target_key_id: a.target_key_id }
+        )
         .render(),
-        C::UpdateAlias(a) => call!(client, "UpdateAlias", update_alias, v1::UpdateAliasRequest {
-            alias_name: a.alias_name,
-            target_key_id: a.target_key_id,
-        })
+        C::UpdateAlias(a) => call!(
+            client,
+            "UpdateAlias",
+            update_alias,
+            v1::UpdateAliasRequest { alias_name: a.alias_name, target_key_id: a.target_key_id }
+        )
         .render(),
         C::DeleteAlias { alias_name } => {
             call!(client, "DeleteAlias", delete_alias, v1::DeleteAliasRequest { alias_name }).render()
         }
-        C::ListAliases { key_id, page } => list!(client, paginate, "ListAliases", list_aliases, v1::ListAliasesRequest {
-            key_id,
-            limit: page.limit,
-            marker: page.marker,
-        }, aliases),
+        C::ListAliases { key_id, page } => list!(
+            client,
+            paginate,
+            "ListAliases",
+            list_aliases,
+            v1::ListAliasesRequest { key_id, limit: page.limit, marker: page.marker },
+            aliases
+        ),
 
         // ----- Grants -----
         C::CreateGrant {
@@ -397,61 +458,84 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
             dry_run,
             grantee_service_principal,
             retiring_service_principal,
-        } => call!(client, "CreateGrant", create_grant, v1::CreateGrantRequest {
-            key_id: key.key_id,
-            grantee_principal,
-            retiring_principal,
-            operations: enums(operations),
-            constraints,
-            grant_tokens: grant_tokens.grant_tokens,
-            name,
-            dry_run: dry(&dry_run),
-            grantee_service_principal,
-            retiring_service_principal,
-        })
+        } => call!(
+            client,
+            "CreateGrant",
+            create_grant,
+            v1::CreateGrantRequest {
+                key_id: key.key_id,
+                grantee_principal,
+                retiring_principal,
+                operations: enums(operations),
+                constraints,
+                grant_tokens: grant_tokens.grant_tokens,
+                name,
+                dry_run: dry(&dry_run),
+                grantee_service_principal,
+                retiring_service_principal,
+            }
+        )
         .render(),
         C::ListGrants { page, key, grant_id, grantee_principal, grantee_service_principal } => {
-            list!(client, paginate, "ListGrants", list_grants, v1::ListGrantsRequest {
-                limit: page.limit,
-                marker: page.marker,
-                key_id: key.key_id,
-                grant_id,
-                grantee_principal,
-                grantee_service_principal,
-            }, grants)
+            list!(
+                client,
+                paginate,
+                "ListGrants",
+                list_grants,
+                v1::ListGrantsRequest {
+                    limit: page.limit,
+                    marker: page.marker,
+                    key_id: key.key_id,
+                    grant_id,
+                    grantee_principal,
+                    grantee_service_principal,
+                },
+                grants
+            )
         }
         C::ListRetirableGrants { page, retiring_principal, retiring_service_principal } => {
-            list!(client, paginate, "ListRetirableGrants", list_retirable_grants, v1::ListRetirableGrantsRequest {
-                limit: page.limit,
-                marker: page.marker,
-                retiring_principal,
-                retiring_service_principal,
-            }, grants)
+            list!(
+                client,
+                paginate,
+                "ListRetirableGrants",
+                list_retirable_grants,
+                v1::ListRetirableGrantsRequest {
+                    limit: page.limit,
+                    marker: page.marker,
+                    retiring_principal,
+                    retiring_service_principal,
+                },
+                grants
+            )
         }
-        C::RetireGrant { grant_token, key_id, grant_id, dry_run } => {
-            call!(client, "RetireGrant", retire_grant, v1::RetireGrantRequest {
-                grant_token,
-                key_id,
-                grant_id,
-                dry_run: dry(&dry_run),
-            })
-            .render()
-        }
-        C::RevokeGrant { key, grant_id, dry_run } => call!(client, "RevokeGrant", revoke_grant, v1::RevokeGrantRequest {
-            key_id: key.key_id,
-            grant_id,
-            dry_run: dry(&dry_run),
-        })
+        C::RetireGrant { grant_token, key_id, grant_id, dry_run } => call!(
+            client,
+            "RetireGrant",
+            retire_grant,
+            v1::RetireGrantRequest { grant_token, key_id, grant_id, dry_run: dry(&dry_run) }
+        )
+        .render(),
+        C::RevokeGrant { key, grant_id, dry_run } => call!(
+            client,
+            "RevokeGrant",
+            revoke_grant,
+            v1::RevokeGrantRequest { key_id: key.key_id, grant_id, dry_run: dry(&dry_run) }
+        )
         .render(),
 
         // ----- Key policies -----
-        C::GetKeyPolicy { key, policy_name } => call!(client, "GetKeyPolicy", get_key_policy, v1::GetKeyPolicyRequest {
-            key_id: key.key_id,
-            policy_name,
-        })
+        C::GetKeyPolicy { key, policy_name } => call!(
+            client,
+            "GetKeyPolicy",
+            get_key_policy,
+            v1::GetKeyPolicyRequest { key_id: key.key_id, policy_name }
+        )
         .render(),
-        C::PutKeyPolicy { key, policy_name, policy, bypass } => {
-            call!(client, "PutKeyPolicy", put_key_policy, v1::PutKeyPolicyRequest {
+        C::PutKeyPolicy { key, policy_name, policy, bypass } => call!(
+            client,
+            "PutKeyPolicy",
+            put_key_policy,
+            v1::PutKeyPolicyRequest {
                 key_id: key.key_id,
                 policy_name,
                 policy,
@@ -459,80 +543,103 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
                     bypass.bypass_policy_lockout_safety_check,
                     bypass.no_bypass_policy_lockout_safety_check
                 ),
-            })
-            .render()
-        }
+            }
+        )
+        .render(),
         C::ListKeyPolicies { key, page } => {
-            list!(client, paginate, "ListKeyPolicies", list_key_policies, v1::ListKeyPoliciesRequest {
-                key_id: key.key_id,
-                limit: page.limit,
-                marker: page.marker,
-            }, policy_names)
+            list!(
+                client,
+                paginate,
+                "ListKeyPolicies",
+                list_key_policies,
+                v1::ListKeyPoliciesRequest { key_id: key.key_id, limit: page.limit, marker: page.marker },
+                policy_names
+            )
         }
 
         // ----- Tags -----
-        C::TagResource { key, tags: t } => call!(client, "TagResource", tag_resource, v1::TagResourceRequest {
-            key_id: key.key_id,
-            tags: tags(t),
-        })
+        C::TagResource { key, tags: t } => call!(
+            client,
+            "TagResource",
+            tag_resource,
+            v1::TagResourceRequest { key_id: key.key_id, tags: tags(t) }
+        )
         .render(),
-        C::UntagResource { key, tag_keys } => call!(client, "UntagResource", untag_resource, v1::UntagResourceRequest {
-            key_id: key.key_id,
-            tag_keys,
-        })
+        C::UntagResource { key, tag_keys } => call!(
+            client,
+            "UntagResource",
+            untag_resource,
+            v1::UntagResourceRequest { key_id: key.key_id, tag_keys }
+        )
         .render(),
         C::ListResourceTags { key, page } => {
-            list!(client, paginate, "ListResourceTags", list_resource_tags, v1::ListResourceTagsRequest {
-                key_id: key.key_id,
-                limit: page.limit,
-                marker: page.marker,
-            }, tags)
+            list!(
+                client,
+                paginate,
+                "ListResourceTags",
+                list_resource_tags,
+                v1::ListResourceTagsRequest { key_id: key.key_id, limit: page.limit, marker: page.marker },
+                tags
+            )
         }
 
         // ----- Rotation -----
-        C::EnableKeyRotation { key, rotation_period_in_days } => {
-            call!(client, "EnableKeyRotation", enable_key_rotation, v1::EnableKeyRotationRequest {
-                key_id: key.key_id,
-                rotation_period_in_days,
-            })
-            .render()
-        }
-        C::DisableKeyRotation { key } => {
-            call!(client, "DisableKeyRotation", disable_key_rotation, v1::DisableKeyRotationRequest {
-                key_id: key.key_id
-            })
-            .render()
-        }
-        C::GetKeyRotationStatus { key } => {
-            call!(client, "GetKeyRotationStatus", get_key_rotation_status, v1::GetKeyRotationStatusRequest {
-                key_id: key.key_id
-            })
-            .render()
-        }
-        C::RotateKeyOnDemand { key } => {
-            call!(client, "RotateKeyOnDemand", rotate_key_on_demand, v1::RotateKeyOnDemandRequest {
-                key_id: key.key_id
-            })
-            .render()
-        }
+        C::EnableKeyRotation { key, rotation_period_in_days } => call!(
+            client,
+            "EnableKeyRotation",
+            enable_key_rotation,
+            v1::EnableKeyRotationRequest { key_id: key.key_id, rotation_period_in_days }
+        )
+        .render(),
+        C::DisableKeyRotation { key } => call!(
+            client,
+            "DisableKeyRotation",
+            disable_key_rotation,
+            v1::DisableKeyRotationRequest { key_id: key.key_id }
+        )
+        .render(),
+        C::GetKeyRotationStatus { key } => call!(
+            client,
+            "GetKeyRotationStatus",
+            get_key_rotation_status,
+            v1::GetKeyRotationStatusRequest { key_id: key.key_id }
+        )
+        .render(),
+        C::RotateKeyOnDemand { key } => call!(
+            client,
+            "RotateKeyOnDemand",
+            rotate_key_on_demand,
+            v1::RotateKeyOnDemandRequest { key_id: key.key_id }
+        )
+        .render(),
         C::ListKeyRotations { key, include_key_material, page } => {
-            list!(client, paginate, "ListKeyRotations", list_key_rotations, v1::ListKeyRotationsRequest {
-                key_id: key.key_id,
-                include_key_material: enum_field(include_key_material),
-                limit: page.limit,
-                marker: page.marker,
-            }, rotations)
+            list!(
+                client,
+                paginate,
+                "ListKeyRotations",
+                list_key_rotations,
+                v1::ListKeyRotationsRequest {
+                    key_id: key.key_id,
+                    include_key_material: enum_field(include_key_material),
+                    limit: page.limit,
+                    marker: page.marker,
+                },
+                rotations
+            )
         }
 
         // ----- Imported key material -----
-        C::GetParametersForImport { key, wrapping_algorithm, wrapping_key_spec } => {
-            call!(client, "GetParametersForImport", get_parameters_for_import, v1::GetParametersForImportRequest {
+        C::GetParametersForImport { key, wrapping_algorithm, wrapping_key_spec } => call!(
+            client,
+            "GetParametersForImport",
+            get_parameters_for_import,
+            v1::GetParametersForImportRequest {
                 key_id: key.key_id,
                 wrapping_algorithm: wrapping_algorithm.into(),
                 wrapping_key_spec: wrapping_key_spec.into(),
-            })
-            .render()
-        }
+            }
+        )
+        .render(),
         C::ImportKeyMaterial {
             key,
             import_token,
@@ -542,26 +649,36 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
             import_type,
             key_material_description,
             key_material_id,
-        } => call!(client, "ImportKeyMaterial", import_key_material, v1::ImportKeyMaterialRequest {
-            key_id: key.key_id,
-            import_token: import_token.0,
-            encrypted_key_material: encrypted_key_material.0,
-            valid_to,
-            expiration_model: enum_field(expiration_model),
-            import_type: enum_field(import_type),
-            key_material_description,
-            key_material_id,
-        })
+        } => call!(
+            client,
+            "ImportKeyMaterial",
+            import_key_material,
+            v1::ImportKeyMaterialRequest {
+                key_id: key.key_id,
+                import_token: import_token.0,
+                encrypted_key_material: encrypted_key_material.0,
+                valid_to,
+                expiration_model: enum_field(expiration_model),
+                import_type: enum_field(import_type),
+                key_material_description,
+                key_material_id,
+            }
+        )
         .render(),
-        C::DeleteImportedKeyMaterial { key, key_material_id } => {
-            call!(client, "DeleteImportedKeyMaterial", delete_imported_key_material,
-                v1::DeleteImportedKeyMaterialRequest { key_id: key.key_id, key_material_id })
-            .render()
-        }
+        C::DeleteImportedKeyMaterial { key, key_material_id } => call!(
+            client,
+            "DeleteImportedKeyMaterial",
+            delete_imported_key_material,
+            v1::DeleteImportedKeyMaterialRequest { key_id: key.key_id, key_material_id }
+        )
+        .render(),
 
         // ----- Multi-Region keys -----
-        C::ReplicateKey { key, replica_region, policy, bypass, description, tags: t } => {
-            call!(client, "ReplicateKey", replicate_key, v1::ReplicateKeyRequest {
+        C::ReplicateKey { key, replica_region, policy, bypass, description, tags: t } => call!(
+            client,
+            "ReplicateKey",
+            replicate_key,
+            v1::ReplicateKeyRequest {
                 key_id: key.key_id,
                 replica_region,
                 policy,
@@ -571,16 +688,16 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
                 ),
                 description,
                 tags: tags(t),
-            })
-            .render()
-        }
-        C::UpdatePrimaryRegion { key, primary_region } => {
-            call!(client, "UpdatePrimaryRegion", update_primary_region, v1::UpdatePrimaryRegionRequest {
-                key_id: key.key_id,
-                primary_region,
-            })
-            .render()
-        }
+            }
+        )
+        .render(),
+        C::UpdatePrimaryRegion { key, primary_region } => call!(
+            client,
+            "UpdatePrimaryRegion",
+            update_primary_region,
+            v1::UpdatePrimaryRegionRequest { key_id: key.key_id, primary_region }
+        )
+        .render(),
 
         // ----- Custom key stores -----
         C::CreateCustomKeyStore {
@@ -592,63 +709,89 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
             xks,
         } => {
             let credential = xks_credential(&xks)?;
-            call!(client, "CreateCustomKeyStore", create_custom_key_store, v1::CreateCustomKeyStoreRequest {
-                custom_key_store_name,
-                cloud_hsm_cluster_id,
-                trust_anchor_certificate,
-                key_store_password,
-                custom_key_store_type: enum_field(custom_key_store_type),
-                xks_proxy_uri_endpoint: xks.xks_proxy_uri_endpoint,
-                xks_proxy_uri_path: xks.xks_proxy_uri_path,
-                xks_proxy_vpc_endpoint_service_name: xks.xks_proxy_vpc_endpoint_service_name,
-                xks_proxy_vpc_endpoint_service_owner: xks.xks_proxy_vpc_endpoint_service_owner,
-                xks_proxy_authentication_credential: credential,
-                xks_proxy_connectivity: enum_field(xks.xks_proxy_connectivity),
-            })
+            call!(
+                client,
+                "CreateCustomKeyStore",
+                create_custom_key_store,
+                v1::CreateCustomKeyStoreRequest {
+                    custom_key_store_name,
+                    cloud_hsm_cluster_id,
+                    trust_anchor_certificate,
+                    key_store_password,
+                    custom_key_store_type: enum_field(custom_key_store_type),
+                    xks_proxy_uri_endpoint: xks.xks_proxy_uri_endpoint,
+                    xks_proxy_uri_path: xks.xks_proxy_uri_path,
+                    xks_proxy_vpc_endpoint_service_name: xks.xks_proxy_vpc_endpoint_service_name,
+                    xks_proxy_vpc_endpoint_service_owner: xks.xks_proxy_vpc_endpoint_service_owner,
+                    xks_proxy_authentication_credential: credential,
+                    xks_proxy_connectivity: enum_field(xks.xks_proxy_connectivity),
+                }
+            )
             .render()
         }
         C::DescribeCustomKeyStores { custom_key_store_id, custom_key_store_name, page } => {
-            list!(client, paginate, "DescribeCustomKeyStores", describe_custom_key_stores,
+            list!(
+                client,
+                paginate,
+                "DescribeCustomKeyStores",
+                describe_custom_key_stores,
                 v1::DescribeCustomKeyStoresRequest {
                     custom_key_store_id,
                     custom_key_store_name,
                     limit: page.limit,
                     marker: page.marker,
-                }, custom_key_stores)
+                },
+                custom_key_stores
+            )
         }
-        C::UpdateCustomKeyStore { store, new_custom_key_store_name, key_store_password, cloud_hsm_cluster_id, xks } => {
+        C::UpdateCustomKeyStore {
+            store,
+            new_custom_key_store_name,
+            key_store_password,
+            cloud_hsm_cluster_id,
+            xks,
+        } => {
             let credential = xks_credential(&xks)?;
-            call!(client, "UpdateCustomKeyStore", update_custom_key_store, v1::UpdateCustomKeyStoreRequest {
-                custom_key_store_id: store.custom_key_store_id,
-                new_custom_key_store_name,
-                key_store_password,
-                cloud_hsm_cluster_id,
-                xks_proxy_uri_endpoint: xks.xks_proxy_uri_endpoint,
-                xks_proxy_uri_path: xks.xks_proxy_uri_path,
-                xks_proxy_vpc_endpoint_service_name: xks.xks_proxy_vpc_endpoint_service_name,
-                xks_proxy_vpc_endpoint_service_owner: xks.xks_proxy_vpc_endpoint_service_owner,
-                xks_proxy_authentication_credential: credential,
-                xks_proxy_connectivity: enum_field(xks.xks_proxy_connectivity),
-            })
+            call!(
+                client,
+                "UpdateCustomKeyStore",
+                update_custom_key_store,
+                v1::UpdateCustomKeyStoreRequest {
+                    custom_key_store_id: store.custom_key_store_id,
+                    new_custom_key_store_name,
+                    key_store_password,
+                    cloud_hsm_cluster_id,
+                    xks_proxy_uri_endpoint: xks.xks_proxy_uri_endpoint,
+                    xks_proxy_uri_path: xks.xks_proxy_uri_path,
+                    xks_proxy_vpc_endpoint_service_name: xks.xks_proxy_vpc_endpoint_service_name,
+                    xks_proxy_vpc_endpoint_service_owner: xks.xks_proxy_vpc_endpoint_service_owner,
+                    xks_proxy_authentication_credential: credential,
+                    xks_proxy_connectivity: enum_field(xks.xks_proxy_connectivity),
+                }
+            )
             .render()
         }
-        C::DeleteCustomKeyStore { store } => {
-            call!(client, "DeleteCustomKeyStore", delete_custom_key_store, v1::DeleteCustomKeyStoreRequest {
-                custom_key_store_id: store.custom_key_store_id,
-            })
-            .render()
-        }
-        C::ConnectCustomKeyStore { store } => {
-            call!(client, "ConnectCustomKeyStore", connect_custom_key_store, v1::ConnectCustomKeyStoreRequest {
-                custom_key_store_id: store.custom_key_store_id,
-            })
-            .render()
-        }
-        C::DisconnectCustomKeyStore { store } => {
-            call!(client, "DisconnectCustomKeyStore", disconnect_custom_key_store,
-                v1::DisconnectCustomKeyStoreRequest { custom_key_store_id: store.custom_key_store_id })
-            .render()
-        }
+        C::DeleteCustomKeyStore { store } => call!(
+            client,
+            "DeleteCustomKeyStore",
+            delete_custom_key_store,
+            v1::DeleteCustomKeyStoreRequest { custom_key_store_id: store.custom_key_store_id }
+        )
+        .render(),
+        C::ConnectCustomKeyStore { store } => call!(
+            client,
+            "ConnectCustomKeyStore",
+            connect_custom_key_store,
+            v1::ConnectCustomKeyStoreRequest { custom_key_store_id: store.custom_key_store_id }
+        )
+        .render(),
+        C::DisconnectCustomKeyStore { store } => call!(
+            client,
+            "DisconnectCustomKeyStore",
+            disconnect_custom_key_store,
+            v1::DisconnectCustomKeyStoreRequest { custom_key_store_id: store.custom_key_store_id }
+        )
+        .render(),
     };
     Ok(json)
 }

@@ -138,7 +138,7 @@ aws_enum!(RotationType, "rotationType" {
 });
 
 impl DataKeySpec {
-    pub fn len(self) -> usize {
+    pub fn byte_len(self) -> usize {
         match self {
             Self::Aes128 => 16,
             Self::Aes256 => 32,

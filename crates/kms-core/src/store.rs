@@ -26,13 +26,16 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// Key-value pairs in key order, as a scan returns them.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Read access to the applied state.
 pub trait StateRead {
     /// The value stored under `key`, if any.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Entries with `start <= key < end`, in ascending key order, at most `limit` of them.
-    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Entries, StoreError>;
 }
 
 /// Write access while one committed command is applied.

@@ -39,8 +39,9 @@ fn config(dir: &std::path::Path) -> RegionConfig {
 }
 
 /// What an unsynced state-machine tail lost in a crash looks like: no data, nothing applied.
-fn wipe_state_machine(dir: &std::path::Path) {
-    let db = db::open(&dir.join("raft")).unwrap();
+async fn wipe_state_machine(dir: &std::path::Path) {
+    // With retry: the stopped region's last database handles are released asynchronously.
+    let db = db::open_with_retry(&dir.join("raft")).await.unwrap();
     let data_cf = db::cf(&db, CF_SM_DATA).unwrap();
     let meta_cf = db::cf(&db, CF_SM_META).unwrap();
     let mut batch = WriteBatch::default();
@@ -62,7 +63,7 @@ async fn reopen_replays_committed_log_into_a_state_machine_that_lost_it() {
     region.shutdown().await.unwrap();
     drop(region);
 
-    wipe_state_machine(dir.path());
+    wipe_state_machine(dir.path()).await;
 
     let region = Region::open(config(dir.path()), Arc::new(PutApp)).await.unwrap();
     // No election or read barrier: `open` itself must have replayed the committed log.

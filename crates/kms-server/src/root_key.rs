@@ -48,7 +48,7 @@ pub fn load_or_create(path: &Path) -> Result<RootKey> {
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!("not an even-length hex string");
     }
     (0..text.len())

@@ -222,7 +222,7 @@ impl Kms {
                 return Err(KmsError::validation("specify either KeySpec or NumberOfBytes, not both"));
             }
             (None, None) => return Err(KmsError::validation("KeySpec or NumberOfBytes is required")),
-            (Some(spec), None) => spec.len(),
+            (Some(spec), None) => spec.byte_len(),
             (None, Some(n)) => random_len(n)?,
         };
         let key = self.encryption_key(key_id, operation).await?;
