@@ -9,6 +9,7 @@ use kms_e2e::Node;
 use serde_json::Value;
 use std::process::Output;
 
+#[track_caller]
 fn json(output: &Output) -> Value {
     assert!(
         output.status.success(),
@@ -87,7 +88,9 @@ async fn kmsctl_tour() {
     let new_blob =
         json(&node.kmsctl(&["encrypt", "--key-id", &key_id, "--plaintext", &B64.encode("after rotation")]));
     assert_ne!(new_blob["CiphertextBlob"], encrypted["CiphertextBlob"]);
-    json(&node.kmsctl(&["enable-key-rotation", "--key-id", &key_id, "--rotation-period-in-days", "90"]));
+    let enabled =
+        node.kmsctl(&["enable-key-rotation", "--key-id", &key_id, "--rotation-period-in-days", "90"]);
+    assert!(enabled.status.success() && enabled.stdout.is_empty(), "{enabled:?}");
     let status = json(&node.kmsctl(&["get-key-rotation-status", "--key-id", &key_id]));
     assert_eq!(status["KeyRotationEnabled"], true);
     assert_eq!(status["RotationPeriodInDays"], 90);

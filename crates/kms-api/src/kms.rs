@@ -15,25 +15,45 @@ use kms_replication::{Region, ReplicationError};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Wall-clock time as the KMS sees it. Commands carry the proposer's reading, so replicas agree.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> UnixMillis;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixMillis {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    }
+}
+
 /// The KMS service of one node.
 #[derive(Clone)]
 pub struct Kms {
     pub(crate) region: Region,
     root_key: Arc<RootKey>,
     pub(crate) scope: RegionScope,
+    clock: Arc<dyn Clock>,
 }
 
 impl Kms {
     pub fn new(region: Region, root_key: RootKey, scope: RegionScope) -> Self {
-        Self { region, root_key: Arc::new(root_key), scope }
+        Self::with_clock(region, root_key, scope, Arc::new(SystemClock))
+    }
+
+    /// A service whose notion of "now" comes from `clock` (tests move time forward with it).
+    pub fn with_clock(region: Region, root_key: RootKey, scope: RegionScope, clock: Arc<dyn Clock>) -> Self {
+        Self { region, root_key: Arc::new(root_key), scope, clock }
     }
 
     pub fn region(&self) -> &Region {
         &self.region
     }
 
-    pub(crate) fn now() -> UnixMillis {
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    pub(crate) fn now(&self) -> UnixMillis {
+        self.clock.now()
     }
 
     /// Replicates `command` and returns what the state machine made of it.
@@ -91,7 +111,7 @@ impl Kms {
             version,
             material_id: hex(material_id.expose()),
             sealed,
-            created: Self::now(),
+            created: self.now(),
             rotation_type,
         })
     }

@@ -14,4 +14,4 @@ mod maintenance;
 mod ops;
 
 pub use caller::Caller;
-pub use kms::Kms;
+pub use kms::{Clock, Kms, SystemClock};

@@ -16,7 +16,7 @@ impl Kms {
         if !self.region.is_leader() {
             return (0, 0);
         }
-        let now = Self::now();
+        let now = self.now();
         let purged = match self.propose(Command::PurgeDueKeys { now }).await {
             Ok(CommandOutput::Purged(ids)) => {
                 for key_id in &ids {

@@ -26,7 +26,8 @@ pub struct RegionConfig {
     pub logs_kept_after_snapshot: u64,
     /// Upper bound of a proposal, a forwarded proposal or a read barrier.
     pub request_timeout_ms: u64,
-    /// Deadline of one Raft RPC (vote, append) and of each snapshot chunk.
+    /// openraft's `install_snapshot_timeout`: 3/4 of it bounds the sending of each snapshot
+    /// chunk. (Vote and append deadlines are derived by openraft from its own timeouts.)
     pub rpc_timeout_ms: u64,
 }
 

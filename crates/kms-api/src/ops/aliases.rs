@@ -21,7 +21,7 @@ impl Kms {
         let command = Command::CreateAlias {
             alias_name: req.alias_name,
             target_key_id: target.key_id,
-            now: Self::now(),
+            now: self.now(),
         };
         self.propose(command).await?;
         Ok(pb::CreateAliasResponse {})
@@ -37,7 +37,7 @@ impl Kms {
         let command = Command::UpdateAlias {
             alias_name: req.alias_name,
             target_key_id: target.key_id,
-            now: Self::now(),
+            now: self.now(),
         };
         self.propose(command).await?;
         Ok(pb::UpdateAliasResponse {})

@@ -56,7 +56,7 @@ impl Kms {
         let material = self.new_material(&key_id, key_spec, 0, None)?;
         let key = KeyRecord {
             key_id,
-            creation_date: Self::now(),
+            creation_date: self.now(),
             description,
             key_spec,
             key_usage,
@@ -119,7 +119,7 @@ impl Kms {
     /// Applies one change to a key named by id or ARN (management operations take no aliases).
     pub(crate) async fn change_key(&self, key_id: &str, change: KeyChange) -> KmsResult<KeyRecord> {
         let key = self.key(key_id, false).await?;
-        let command = Command::ChangeKey { key_id: key.key_id, change, now: Self::now() };
+        let command = Command::ChangeKey { key_id: key.key_id, change, now: self.now() };
         self.propose_key(command).await
     }
 

@@ -75,7 +75,7 @@ impl Kms {
         let command = Command::ChangeKey {
             key_id: key.key_id.clone(),
             change: KeyChange::Rotate { material },
-            now: Self::now(),
+            now: self.now(),
         };
         let rotated = self.propose_key(command).await?;
         tracing::info!(key_id = %key.key_id, version, ?rotation_type, "rotated key material");

@@ -1,0 +1,138 @@
+//! Keys over time, against a real single-node region (Raft + RocksDB in a temp dir) with a clock
+//! the test moves forward: automatic rotation happens on schedule and old ciphertexts still
+//! decrypt; keys are really deleted when their waiting period ends, with their aliases.
+
+use kms_api::{Caller, Clock, Kms};
+use kms_core::ErrorKind;
+use kms_core::command::KmsStateMachine;
+use kms_core::ids::RegionScope;
+use kms_core::key::DAY_MILLIS;
+use kms_proto::v1 as pb;
+use kms_replication::{Region, RegionConfig};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A clock the test sets by hand (only here; kmsd uses the system clock).
+struct ManualClock(AtomicU64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl ManualClock {
+    fn advance_days(&self, days: u64) {
+        self.0.fetch_add(days * DAY_MILLIS, Ordering::SeqCst);
+    }
+}
+
+async fn single_node(dir: &std::path::Path, clock: Arc<ManualClock>) -> Kms {
+    let config = RegionConfig {
+        node_id: 1,
+        data_dir: dir.join("raft"),
+        raft_listen: "127.0.0.1:0".parse().unwrap(),
+        raft_advertise: "127.0.0.1:0".into(),
+        ..RegionConfig::default()
+    };
+    let region = Region::open(config, Arc::new(KmsStateMachine)).await.unwrap();
+    let members = BTreeMap::from([(1, region.raft_addr().to_string())]);
+    region.initialize(members).await.unwrap();
+    for _ in 0..100 {
+        if region.is_leader() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let root = kms_crypto::RootKey::generate().unwrap();
+    Kms::with_clock(region, root, RegionScope::new("test-1", "111122223333"), clock)
+}
+
+#[tokio::test]
+async fn automatic_rotation_happens_on_schedule_and_old_ciphertexts_still_decrypt() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicU64::new(1_700_000_000_000)));
+    let kms = single_node(dir.path(), clock.clone()).await;
+    let caller = Caller::anonymous();
+
+    let created = kms.create_key(&caller, pb::CreateKeyRequest::default()).await.unwrap();
+    let key_id = created.key_metadata.unwrap().key_id;
+    let encrypt = |text: &str| pb::EncryptRequest {
+        key_id: key_id.clone(),
+        plaintext: text.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    let before = kms.encrypt(&caller, encrypt("before")).await.unwrap().ciphertext_blob;
+    let enable = pb::EnableKeyRotationRequest { key_id: key_id.clone(), rotation_period_in_days: Some(90) };
+    kms.enable_key_rotation(&caller, enable).await.unwrap();
+
+    clock.advance_days(89);
+    assert_eq!(kms.run_maintenance().await, (0, 0), "not due yet");
+    clock.advance_days(1);
+    assert_eq!(kms.run_maintenance().await, (0, 1), "due after exactly 90 days");
+    assert_eq!(kms.run_maintenance().await, (0, 0), "rotated once, not again");
+    let after = kms.encrypt(&caller, encrypt("after")).await.unwrap().ciphertext_blob;
+
+    clock.advance_days(90);
+    assert_eq!(kms.run_maintenance().await, (0, 1), "the next period rotates again");
+
+    let list = pb::ListKeyRotationsRequest { key_id: key_id.clone(), ..Default::default() };
+    let rotations = kms.list_key_rotations(&caller, list).await.unwrap().rotations;
+    assert_eq!(rotations.len(), 2);
+    assert!(rotations.iter().all(|r| r.rotation_type == i32::from(pb::RotationType::Automatic)));
+    let status = pb::GetKeyRotationStatusRequest { key_id: key_id.clone() };
+    let status = kms.get_key_rotation_status(&caller, status).await.unwrap();
+    assert_eq!(status.next_rotation_date.unwrap().seconds as u64 * 1000, clock.now() + 90 * DAY_MILLIS);
+
+    for (blob, text) in [(before, "before"), (after, "after")] {
+        let request = pb::DecryptRequest { ciphertext_blob: blob, ..Default::default() };
+        let plaintext = kms.decrypt(&caller, request).await.unwrap().plaintext;
+        assert_eq!(plaintext, text.as_bytes());
+    }
+    kms.region().shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn keys_are_deleted_when_their_waiting_period_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicU64::new(1_700_000_000_000)));
+    let kms = single_node(dir.path(), clock.clone()).await;
+    let caller = Caller::anonymous();
+
+    let doomed = kms.create_key(&caller, pb::CreateKeyRequest::default()).await.unwrap();
+    let doomed = doomed.key_metadata.unwrap().key_id;
+    let kept = kms.create_key(&caller, pb::CreateKeyRequest::default()).await.unwrap();
+    let kept = kept.key_metadata.unwrap().key_id;
+    let alias = pb::CreateAliasRequest { alias_name: "alias/doomed".into(), target_key_id: doomed.clone() };
+    kms.create_alias(&caller, alias).await.unwrap();
+
+    let schedule = pb::ScheduleKeyDeletionRequest { key_id: doomed.clone(), pending_window_in_days: Some(7) };
+    let scheduled = kms.schedule_key_deletion(&caller, schedule).await.unwrap();
+    assert_eq!(scheduled.key_state, i32::from(pb::KeyState::PendingDeletion));
+    assert_eq!(scheduled.deletion_date.unwrap().seconds as u64 * 1000, clock.now() + 7 * DAY_MILLIS);
+
+    clock.advance_days(6);
+    assert_eq!(kms.run_maintenance().await, (0, 0));
+    let describe = |key_id: &str| pb::DescribeKeyRequest { key_id: key_id.into(), ..Default::default() };
+    kms.describe_key(&caller, describe(&doomed)).await.unwrap();
+
+    clock.advance_days(1);
+    assert_eq!(kms.run_maintenance().await, (1, 0));
+    let err = kms.describe_key(&caller, describe(&doomed)).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFoundException);
+    let aliases = kms.list_aliases(&caller, pb::ListAliasesRequest::default()).await.unwrap().aliases;
+    assert!(aliases.is_empty(), "the alias goes with its key");
+    kms.describe_key(&caller, describe(&kept)).await.unwrap();
+
+    // CancelKeyDeletion brings a key back Disabled.
+    let schedule = pb::ScheduleKeyDeletionRequest { key_id: kept.clone(), pending_window_in_days: None };
+    let scheduled = kms.schedule_key_deletion(&caller, schedule).await.unwrap();
+    assert_eq!(scheduled.pending_window_in_days, Some(30));
+    kms.cancel_key_deletion(&caller, pb::CancelKeyDeletionRequest { key_id: kept.clone() }).await.unwrap();
+    let metadata = kms.describe_key(&caller, describe(&kept)).await.unwrap().key_metadata.unwrap();
+    assert_eq!(metadata.key_state, i32::from(pb::KeyState::Disabled));
+    clock.advance_days(31);
+    assert_eq!(kms.run_maintenance().await, (0, 0));
+    kms.region().shutdown().await.unwrap();
+}
