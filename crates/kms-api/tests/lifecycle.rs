@@ -1,6 +1,7 @@
 //! Keys over time, against a real single-node region (Raft + RocksDB in a temp dir) with a clock
 //! the test moves forward: automatic rotation happens on schedule and old ciphertexts still
 //! decrypt; keys are really deleted when their waiting period ends, with their aliases.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kms_api::{Caller, Clock, Kms};
 use kms_core::ErrorKind;
