@@ -23,6 +23,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out_dir.join("kms.v1.aws_names.rs"), aws_names(&fds))?;
 
     tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
+
+    // kms.admin.v1 (cluster administration): compiled on its own, so kms.v1's descriptor set
+    // stays exactly kms.v1.
+    let admin_proto = proto_root.join("kms/admin/v1/admin.proto");
+    let admin_fds = protox::compile([&admin_proto], [&proto_root])?;
+    std::fs::write(out_dir.join("kms_admin_descriptor.bin"), admin_fds.encode_to_vec())?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(admin_fds)?;
     Ok(())
 }
 

@@ -185,3 +185,466 @@ pub fn occurs_under(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
         .into_iter()
         .find(|file| std::fs::read(file).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle)))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Multi-node regions: N real `kmsd run` processes on loopback.
+// ---------------------------------------------------------------------------------------------
+
+pub type AdminClient = kms_proto::admin::v1::cluster_admin_client::ClusterAdminClient<Channel>;
+pub use kms_proto::admin::v1 as admin_pb;
+
+/// Raft timing used by the cluster tests: fast enough for short tests, slack enough for a
+/// loaded 2-core machine; small snapshot thresholds so catch-up by snapshot is exercised.
+pub const TEST_RAFT_TUNING: &str = "heartbeat_interval_ms = 100\n\
+election_timeout_min_ms = 600\n\
+election_timeout_max_ms = 1200\n\
+snapshot_logs_since_last = 60\n\
+logs_kept_after_snapshot = 10\n\
+request_timeout_ms = 3000\n";
+
+/// One `kmsd run --config` node of a [`Cluster`].
+pub struct ClusterNode {
+    pub id: u64,
+    child: Option<Child>,
+    /// Holds `data/`, `kmsd.toml` and `kmsd.log`.
+    pub dir: PathBuf,
+    pub listen: SocketAddr,
+    pub raft_listen: SocketAddr,
+    stopped: bool,
+}
+
+impl ClusterNode {
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.listen)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("kmsd.toml")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("kmsd.log")
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// A KMS client whose connection is made lazily and re-made after the node restarts; every
+    /// call is bounded by `timeout`.
+    pub fn client_with_timeout(&self, timeout: Duration) -> Client {
+        KeyManagementServiceClient::new(lazy_channel(&self.endpoint(), timeout))
+    }
+
+    /// A KMS client (calls bounded by 10 s).
+    pub fn client(&self) -> Client {
+        self.client_with_timeout(Duration::from_secs(10))
+    }
+
+    /// A `kms.admin.v1.ClusterAdmin` client (calls bounded by 40 s).
+    pub fn admin(&self) -> AdminClient {
+        AdminClient::new(lazy_channel(&self.endpoint(), Duration::from_secs(40)))
+    }
+
+    /// Runs `kmsctl --endpoint <this node> <args>`.
+    pub fn kmsctl(&self, args: &[&str]) -> Output {
+        Command::new(binary("kmsctl"))
+            .args(["--endpoint", &self.endpoint()])
+            .args(args)
+            .output()
+            .expect("running kmsctl")
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "node {} is already running", self.id);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let child = Command::new(binary("kmsd"))
+            .args(["run", "--config"])
+            .arg(self.config_path())
+            .env("RUST_LOG", "info,openraft=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting kmsd");
+        self.child = Some(child);
+        self.stopped = false;
+    }
+
+    /// Waits until the node serves its client port (the admin status answers).
+    async fn wait_serving(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!("kmsd {} exited during start with {status}; log:\n{}", self.id, self.log_text());
+            }
+            let mut admin = AdminClient::new(lazy_channel(&self.endpoint(), Duration::from_secs(3)));
+            if admin.get_cluster_status(admin_pb::GetClusterStatusRequest {}).await.is_ok() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "kmsd {} not serving after 60 s; log:\n{}", self.id, self.log_text());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        self.stopped = false;
+    }
+
+    /// SIGSTOP: the process freezes (no answers, no heartbeats) but keeps its sockets.
+    pub fn sigstop(&mut self) {
+        let pid = self.pid().expect("node not running");
+        signal(pid, "-STOP");
+        self.stopped = true;
+    }
+
+    /// SIGCONT after [`sigstop`](Self::sigstop).
+    pub fn sigcont(&mut self) {
+        let pid = self.pid().expect("node not running");
+        signal(pid, "-CONT");
+        self.stopped = false;
+    }
+}
+
+impl Drop for ClusterNode {
+    fn drop(&mut self) {
+        // SIGKILL also ends a SIGSTOPped process.
+        self.kill();
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill").args([sig, &pid.to_string()]).status().unwrap();
+    assert!(status.success(), "kill {sig} {pid} failed");
+}
+
+fn lazy_channel(endpoint: &str, timeout: Duration) -> Channel {
+    tonic::transport::Endpoint::from_shared(endpoint.to_string())
+        .unwrap()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(timeout)
+        .connect_lazy()
+}
+
+/// A region of real `kmsd run` processes in one temporary directory, sharing one root key file
+/// (mode 0600). Nodes are kept by id; ids are never reused.
+pub struct Cluster {
+    tmp: tempfile::TempDir,
+    root_key: PathBuf,
+    raft_tuning: String,
+    pub nodes: std::collections::BTreeMap<u64, ClusterNode>,
+}
+
+impl Cluster {
+    /// Starts nodes 1..=n as a fresh region (node 1 initializes it with all n as voters) and
+    /// waits until every node knows the same leader.
+    pub async fn start(n: u64) -> Cluster {
+        Self::start_with(n, TEST_RAFT_TUNING).await
+    }
+
+    pub async fn start_with(n: u64, raft_tuning: &str) -> Cluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let root_key = tmp.path().join("root.key");
+        write_root_key(&root_key);
+        let mut cluster =
+            Cluster { tmp, root_key, raft_tuning: raft_tuning.to_string(), nodes: Default::default() };
+        let ids: Vec<u64> = (1..=n).collect();
+        let placed: Vec<ClusterNode> = ids.iter().map(|id| cluster.place(*id)).collect();
+        let initial: std::collections::BTreeMap<u64, String> =
+            placed.iter().map(|node| (node.id, node.raft_listen.to_string())).collect();
+        for mut node in placed {
+            cluster.write_config(&node, &initial);
+            node.spawn();
+            cluster.nodes.insert(node.id, node);
+        }
+        for node in cluster.nodes.values_mut() {
+            node.wait_serving().await;
+        }
+        cluster.wait_converged(&ids, Duration::from_secs(30)).await;
+        cluster
+    }
+
+    /// Directory and free ports for a new node (not started).
+    fn place(&self, id: u64) -> ClusterNode {
+        let dir = self.tmp.path().join(format!("node{id}"));
+        assert!(!dir.exists(), "node id {id} was used before in this cluster");
+        std::fs::create_dir_all(&dir).unwrap();
+        ClusterNode {
+            id,
+            child: None,
+            dir,
+            listen: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+            raft_listen: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+            stopped: false,
+        }
+    }
+
+    fn write_config(&self, node: &ClusterNode, initial: &std::collections::BTreeMap<u64, String>) {
+        let mut text = format!(
+            "node_id = {}\ndata_dir = {:?}\nlisten = \"{}\"\nraft_listen = \"{}\"\nregion = \"e2e-1\"\n\
+             account = \"111122223333\"\nroot_key_file = {:?}\nmaintenance_interval_secs = 3600\n",
+            node.id,
+            node.data_dir(),
+            node.listen,
+            node.raft_listen,
+            self.root_key
+        );
+        if !initial.is_empty() {
+            text.push_str("[initial_members]\n");
+            for (id, addr) in initial {
+                text.push_str(&format!("{id} = \"{addr}\"\n"));
+            }
+        }
+        text.push_str("[raft]\n");
+        text.push_str(&self.raft_tuning);
+        std::fs::write(node.config_path(), text).unwrap();
+    }
+
+    /// Starts a brand-new node `id` with no initial membership (it waits to be added with
+    /// `cluster add-learner`). Returns once it serves its client port.
+    pub async fn spawn_joining(&mut self, id: u64) -> &mut ClusterNode {
+        assert!(!self.nodes.contains_key(&id), "node id {id} is taken");
+        let mut node = self.place(id);
+        self.write_config(&node, &Default::default());
+        node.spawn();
+        node.wait_serving().await;
+        self.nodes.insert(id, node);
+        self.nodes.get_mut(&id).unwrap()
+    }
+
+    pub fn node(&self, id: u64) -> &ClusterNode {
+        self.nodes.get(&id).unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    pub fn node_mut(&mut self, id: u64) -> &mut ClusterNode {
+        self.nodes.get_mut(&id).unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    /// Restarts a killed node on its data directory and ports; returns once it serves.
+    pub async fn restart(&mut self, id: u64) {
+        let node = self.node_mut(id);
+        node.spawn();
+        node.wait_serving().await;
+    }
+
+    /// Kills node `id` and forgets it (its directory stays until the cluster is dropped).
+    pub fn discard(&mut self, id: u64) {
+        if let Some(mut node) = self.nodes.remove(&id) {
+            node.kill();
+        }
+    }
+
+    /// Ids of running, not stopped nodes.
+    pub fn live_ids(&self) -> Vec<u64> {
+        self.nodes.values().filter(|n| n.is_running() && !n.stopped).map(|n| n.id).collect()
+    }
+
+    /// The cluster status as node `id` reports it.
+    pub async fn status(&self, id: u64) -> Result<admin_pb::GetClusterStatusResponse, tonic::Status> {
+        let mut admin = AdminClient::new(lazy_channel(&self.node(id).endpoint(), Duration::from_secs(5)));
+        admin.get_cluster_status(admin_pb::GetClusterStatusRequest {}).await.map(tonic::Response::into_inner)
+    }
+
+    /// Waits until every node in `ids` reports the same leader (one of `ids`), with `ids` all
+    /// members, every member reachable, and every node's applied index equal to the leader's.
+    /// Returns the leader.
+    pub async fn wait_converged(&self, ids: &[u64], timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let why = match self.converged(ids).await {
+                Ok(leader) => return leader,
+                Err(why) => why,
+            };
+            assert!(Instant::now() < deadline, "cluster {ids:?} did not converge in {timeout:?}: {why}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn converged(&self, ids: &[u64]) -> Result<u64, String> {
+        let mut leader = None;
+        let mut applied = None;
+        for id in ids {
+            let s = self.status(*id).await.map_err(|e| format!("node {id}: {e}"))?;
+            let l = s.leader_id.ok_or_else(|| format!("node {id} knows no leader"))?;
+            if *leader.get_or_insert(l) != l {
+                return Err(format!("leaders differ: {leader:?} vs {l} (node {id})"));
+            }
+            for want in ids {
+                let n = s.nodes.iter().find(|n| n.node_id == *want);
+                let n = n.ok_or_else(|| format!("node {id} does not list member {want}"))?;
+                if !n.error.is_empty() {
+                    return Err(format!("node {id} cannot reach {want}: {}", n.error));
+                }
+            }
+            let me = s.nodes.iter().find(|n| n.node_id == *id).ok_or("self missing")?;
+            let a = me.last_applied_index;
+            if *applied.get_or_insert(a) != a {
+                return Err(format!("applied indexes differ: {applied:?} vs {a:?} (node {id})"));
+            }
+        }
+        let leader = leader.ok_or("no nodes")?;
+        if !ids.contains(&leader) {
+            return Err(format!("leader {leader} is not among {ids:?}"));
+        }
+        Ok(leader)
+    }
+
+    /// The leader as the live nodes agree on it (waits up to `timeout`).
+    pub async fn wait_leader(&self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut seen = Vec::new();
+            for id in self.live_ids() {
+                if let Ok(s) = self.status(id).await {
+                    seen.push(s.leader_id);
+                }
+            }
+            if let Some(Some(leader)) = seen.first()
+                && seen.iter().all(|l| *l == Some(*leader))
+                && self.live_ids().contains(leader)
+            {
+                return *leader;
+            }
+            assert!(Instant::now() < deadline, "no agreed leader within {timeout:?}: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Writes a random 32-byte root key as 64 hex digits, mode 0600.
+fn write_root_key(path: &Path) {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let key = kms_crypto::random_bytes(32).unwrap();
+    let hex: String = key.expose().iter().map(|b| format!("{b:02x}")).collect();
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
+    file.write_all(hex.as_bytes()).unwrap();
+}
+
+// ---- A KMS workload against a cluster, and checks of what it was told ----
+
+/// What the cluster acknowledged to the workload.
+#[derive(Default, Debug, Clone)]
+pub struct Acked {
+    pub keys: Vec<String>,
+    /// (ciphertext, plaintext)
+    pub ciphertexts: Vec<(Vec<u8>, Vec<u8>)>,
+    pub rotations: usize,
+    /// (started, finished) of every acknowledged write (create or rotate).
+    pub writes: Vec<(Instant, Instant)>,
+    /// Failed calls, by the AWS exception name or gRPC code.
+    pub errors: std::collections::BTreeMap<String, usize>,
+}
+
+impl Acked {
+    fn error(&mut self, status: &tonic::Status) {
+        let name = match status.metadata().get(kms_proto::EXCEPTION_METADATA_KEY) {
+            Some(v) => v.to_str().unwrap_or("?").to_string(),
+            None => format!("{:?}", status.code()),
+        };
+        *self.errors.entry(name).or_default() += 1;
+    }
+}
+
+/// One workload worker: creates a key on `writer`, encrypts under it on `reader` (another node, so
+/// the follower's read barrier is exercised), rotates every third key on `writer` and encrypts
+/// again. Runs until `stop`; failed calls are counted and retried after `pause`.
+pub async fn workload(
+    worker: usize,
+    mut writer: Client,
+    mut reader: Client,
+    acked: std::sync::Arc<std::sync::Mutex<Acked>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pause: Duration,
+) {
+    use kms_proto::v1 as pb;
+    use std::sync::atomic::Ordering;
+    let mut i = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let started = Instant::now();
+        let request = pb::CreateKeyRequest { description: Some(format!("w{worker}-{i}")), ..Default::default() };
+        let key_id = match writer.create_key(request).await {
+            Ok(r) => r.into_inner().key_metadata.unwrap().key_id,
+            Err(status) => {
+                acked.lock().unwrap().error(&status);
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+        };
+        {
+            let mut a = acked.lock().unwrap();
+            a.keys.push(key_id.clone());
+            a.writes.push((started, Instant::now()));
+        }
+        let rounds = if i % 3 == 0 { 2 } else { 1 };
+        for round in 0..rounds {
+            if round == 1 {
+                let started = Instant::now();
+                let request = pb::RotateKeyOnDemandRequest { key_id: key_id.clone() };
+                match writer.rotate_key_on_demand(request).await {
+                    Ok(_) => {
+                        let mut a = acked.lock().unwrap();
+                        a.rotations += 1;
+                        a.writes.push((started, Instant::now()));
+                    }
+                    Err(status) => {
+                        acked.lock().unwrap().error(&status);
+                        break;
+                    }
+                }
+            }
+            let plaintext = format!("worker {worker} key {i} round {round}").into_bytes();
+            let request =
+                pb::EncryptRequest { key_id: key_id.clone(), plaintext: plaintext.clone(), ..Default::default() };
+            match reader.encrypt(request).await {
+                Ok(r) => acked.lock().unwrap().ciphertexts.push((r.into_inner().ciphertext_blob, plaintext)),
+                Err(status) => acked.lock().unwrap().error(&status),
+            }
+        }
+    }
+}
+
+/// Checks that every acknowledged key exists on node `id` and every acknowledged ciphertext
+/// decrypts there to its plaintext. Panics naming the first miss.
+pub async fn verify_on(cluster: &Cluster, id: u64, acked: &Acked) {
+    use kms_proto::v1 as pb;
+    let mut client = cluster.node(id).client();
+    for key_id in &acked.keys {
+        let request = pb::DescribeKeyRequest { key_id: key_id.clone(), ..Default::default() };
+        let meta = client
+            .describe_key(request)
+            .await
+            .unwrap_or_else(|e| panic!("node {id}: acknowledged key {key_id} missing: {e}"))
+            .into_inner()
+            .key_metadata
+            .unwrap();
+        assert_eq!(&meta.key_id, key_id);
+    }
+    for (blob, plaintext) in &acked.ciphertexts {
+        let request = pb::DecryptRequest { ciphertext_blob: blob.clone(), ..Default::default() };
+        let response = client
+            .decrypt(request)
+            .await
+            .unwrap_or_else(|e| panic!("node {id}: acknowledged ciphertext does not decrypt: {e}"))
+            .into_inner();
+        assert_eq!(&response.plaintext, plaintext, "node {id}: wrong plaintext");
+    }
+}

@@ -141,11 +141,21 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Replication failures are the service's fault; the caller may retry.
+/// Replication failures are the service's fault. Transient ones (no leader, no quorum, a peer
+/// unreachable, a deadline) are `DependencyTimeoutException`, which the gRPC front end answers
+/// as UNAVAILABLE: the caller should retry, possibly on another node. A timed-out write has an
+/// unknown outcome (it may still commit).
 pub(crate) fn replication_error(err: ReplicationError) -> KmsError {
-    match err {
-        ReplicationError::Timeout { .. } => KmsError::dependency_timeout(err.to_string()),
-        _ => KmsError::internal(err.to_string()),
+    if err.is_retryable() {
+        let hint = match &err {
+            ReplicationError::NotLeader { leader_id: Some(leader), .. } => {
+                format!(" (the region's leader is node {leader})")
+            }
+            _ => String::new(),
+        };
+        KmsError::dependency_timeout(format!("the region cannot serve this now, retry: {err}{hint}"))
+    } else {
+        KmsError::internal(err.to_string())
     }
 }
 

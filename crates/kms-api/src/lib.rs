@@ -6,6 +6,7 @@
 //! the semantics are written once.
 #![forbid(unsafe_code)]
 
+pub mod aws;
 mod caller;
 mod convert;
 pub mod grpc;

@@ -692,6 +692,12 @@ pub enum Command {
         #[command(flatten)]
         store: CustomKeyStoreId,
     },
+
+    // ----- Region administration (not an AWS command) -----
+    /// Administer the region's Raft group: status, add-learner, promote, remove-node,
+    /// transfer-leader.
+    #[command(subcommand)]
+    Cluster(crate::cluster::ClusterCommand),
 }
 
 #[cfg(test)]

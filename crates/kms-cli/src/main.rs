@@ -4,6 +4,7 @@
 
 mod args;
 mod cli;
+mod cluster;
 mod error;
 mod json;
 mod render;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use crate::cli::{Cli, Output};
+use crate::cli::{Cli, Command, Output};
 use crate::error::{CliError, EXIT_OTHER, EXIT_USAGE};
 
 fn main() -> ExitCode {
@@ -54,8 +55,13 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
     if let Some(q) = &cli.query {
         json::Json::obj().query(q).map_err(CliError::Usage)?;
     }
-    let mut client = run::connect(&cli.endpoint).await?;
-    let result = run::run(&mut client, cli.command, !cli.no_paginate).await?;
+    let result = match cli.command {
+        Command::Cluster(command) => cluster::run(&cli.endpoint, command).await?,
+        command => {
+            let mut client = run::connect(&cli.endpoint).await?;
+            run::run(&mut client, command, !cli.no_paginate).await?
+        }
+    };
     let result = match &cli.query {
         Some(q) => result.query(q).map_err(CliError::Usage)?,
         None if result.is_empty_object() => return Ok(()),

@@ -792,6 +792,10 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
             v1::DisconnectCustomKeyStoreRequest { custom_key_store_id: store.custom_key_store_id }
         )
         .render(),
+        // A different gRPC service: `main` runs `cluster::run` instead and never gets here.
+        C::Cluster(_) => {
+            return Err(CliError::Usage("cluster commands are not KMS operations".to_string()));
+        }
     };
     Ok(json)
 }

@@ -1,4 +1,5 @@
-//! The KMS crypto engine, symmetric part: pure, synchronous functions over bytes.
+//! The KMS crypto engine: pure, synchronous functions over bytes. Symmetric operations live in the
+//! modules below; asymmetric keys (RSA, ECDSA, ECDH, Ed25519, ML-DSA) in [`asymmetric`].
 //!
 //! # Threat model
 //!
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aead;
+pub mod asymmetric;
 pub mod blob;
 mod error;
 pub mod mac;
@@ -29,6 +31,11 @@ pub mod random;
 pub mod seal;
 mod secret;
 
+pub use asymmetric::{
+    AsymmetricKeySpec, EncryptionAlgorithm, MessageType, SigningAlgorithm, derive_shared_secret,
+    generate_data_key_pair, generate_private_key, max_plaintext_len, public_key_der, rsa_decrypt,
+    rsa_encrypt, sign, verify,
+};
 pub use blob::{BlobHeader, EncryptionContext, decrypt_blob, encode_context, encrypt_blob, parse_header};
 pub use error::CryptoError;
 pub use mac::{MacAlgorithm, generate_mac, verify_mac};

@@ -19,6 +19,18 @@ pub mod v1 {
 /// The encoded `FileDescriptorSet` of kms.v1, for `tonic-reflection`.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("kms_descriptor");
 
+/// Generated code for package `kms.admin.v1` (`proto/kms/admin/v1/admin.proto`): the
+/// `ClusterAdmin` service that manages a region's membership.
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, missing_docs)]
+pub mod admin {
+    pub mod v1 {
+        tonic::include_proto!("kms.admin.v1");
+    }
+}
+
+/// The encoded `FileDescriptorSet` of kms.admin.v1, for `tonic-reflection`.
+pub const ADMIN_FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("kms_admin_descriptor");
+
 /// gRPC status metadata key whose value is the AWS exception name (e.g. `NotFoundException`).
 pub const EXCEPTION_METADATA_KEY: &str = "x-kms-exception";
 

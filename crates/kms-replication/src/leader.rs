@@ -198,7 +198,7 @@ impl Region {
     }
 
     /// Waits until a leader other than `not` is known.
-    async fn wait_for_leader(
+    pub(crate) async fn wait_for_leader(
         &self,
         not: Option<u64>,
         deadline: Instant,
@@ -250,6 +250,6 @@ impl Region {
     }
 }
 
-fn remaining(deadline: Instant) -> Duration {
+pub(crate) fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }

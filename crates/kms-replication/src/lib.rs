@@ -8,10 +8,15 @@
 //!
 //! Layout: `types` (openraft type config), `db` (RocksDB and its column families),
 //! `log_store`, `state_machine`, `snapshot`, `reader`, `network/{peers,client,server}`,
-//! `region` (lifecycle, status, membership), `leader` (propose / read barrier from any node).
+//! `region` (lifecycle, status, membership), `leader` (propose / read barrier from any node),
+//! `admin` (membership and leadership changes from any node, handed to the leader; the status of
+//! every member) and `admin_service` (the client-facing `kms.admin.v1.ClusterAdmin` gRPC service
+//! that kmsd serves on its client port).
 
 #![forbid(unsafe_code)]
 
+mod admin;
+mod admin_service;
 mod config;
 mod db;
 mod error;
@@ -24,10 +29,12 @@ mod snapshot;
 mod state_machine;
 mod types;
 
+pub use admin::{ClusterChange, ClusterStatus, MemberStatus, MembershipView, NodeReport};
+pub use admin_service::ClusterAdminService;
 pub use config::RegionConfig;
 pub use error::ReplicationError;
 pub use reader::RegionReader;
-pub use region::{Region, RegionStatus};
+pub use region::{NodeState, Region, RegionStatus};
 
 #[cfg(test)]
 mod conformance_tests;

@@ -18,7 +18,8 @@ use crate::error::ReplicationError;
 use crate::log_store::LogStore;
 use crate::network::client::NetworkFactory;
 use crate::network::peers::Peers;
-use crate::network::server::RaftServer;
+use crate::admin::AdminCore;
+use crate::network::server::{RaftAdminServer, RaftServer};
 use crate::reader::RegionReader;
 use crate::state_machine::StateMachine;
 use crate::types::{Raft, RaftNode, TypeConfig};
@@ -26,10 +27,49 @@ use crate::types::{Raft, RaftNode, TypeConfig};
 /// What openraft's membership calls fail with.
 type WriteError = RaftError<TypeConfig, openraft::errors::ClientWriteError<TypeConfig>>;
 
+/// What a node is doing in its region's Raft group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    Leader,
+    Follower,
+    Learner,
+    Candidate,
+    Shutdown,
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Leader => "Leader",
+            Self::Follower => "Follower",
+            Self::Learner => "Learner",
+            Self::Candidate => "Candidate",
+            Self::Shutdown => "Shutdown",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Leader, Self::Follower, Self::Learner, Self::Candidate, Self::Shutdown]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+
+    fn of(state: openraft::ServerState) -> Self {
+        match state {
+            openraft::ServerState::Leader => Self::Leader,
+            openraft::ServerState::Follower => Self::Follower,
+            openraft::ServerState::Learner => Self::Learner,
+            openraft::ServerState::Candidate => Self::Candidate,
+            openraft::ServerState::Shutdown => Self::Shutdown,
+        }
+    }
+}
+
 /// A snapshot of a node's view of its region, in plain Rust types.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegionStatus {
     pub node_id: u64,
+    pub state: NodeState,
     pub is_leader: bool,
     pub leader_id: Option<u64>,
     pub term: u64,
@@ -52,6 +92,7 @@ pub(crate) struct Inner {
     pub(crate) config: RegionConfig,
     pub(crate) raft: Raft,
     pub(crate) peers: Peers,
+    pub(crate) admin: AdminCore,
     db: Db,
     raft_addr: SocketAddr,
     server: Mutex<Option<ServerHandle>>,
@@ -109,10 +150,19 @@ impl Region {
         .await
         .map_err(|e| ReplicationError::fatal("starting raft", e))?;
 
-        let (raft_addr, server) = serve(&config, raft.clone()).await?;
+        let admin = AdminCore::new(raft.clone(), config.node_id);
+        let (raft_addr, server) = serve(&config, raft.clone(), admin.clone()).await?;
         tracing::info!(node_id = config.node_id, %raft_addr, "raft node started");
         let region = Region {
-            inner: Arc::new(Inner { config, raft, peers, db, raft_addr, server: Mutex::new(Some(server)) }),
+            inner: Arc::new(Inner {
+                config,
+                raft,
+                peers,
+                admin,
+                db,
+                raft_addr,
+                server: Mutex::new(Some(server)),
+            }),
         };
         region.wait_for_local_replay(committed).await?;
         Ok(region)
@@ -184,7 +234,7 @@ impl Region {
             self.inner.raft.add_learner(node_id, RaftNode { addr: raft_addr }, true),
         )
         .await;
-        self.membership_result(written, DOING)
+        membership_result(self.node_id(), written, DOING, self.inner.config.request_timeout())
     }
 
     /// Makes `voters` the voting members (leader only); members left out stay learners.
@@ -195,31 +245,7 @@ impl Region {
             self.inner.raft.change_membership(voters, true),
         )
         .await;
-        self.membership_result(written, DOING)
-    }
-
-    fn membership_result<T>(
-        &self,
-        written: Result<Result<T, WriteError>, tokio::time::error::Elapsed>,
-        doing: &'static str,
-    ) -> Result<(), ReplicationError> {
-        match written {
-            Err(_) => Err(ReplicationError::Timeout { doing, after: self.inner.config.request_timeout() }),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => match e.forward_to_leader() {
-                Some(fwd) => Err(ReplicationError::NotLeader {
-                    node_id: self.node_id(),
-                    leader_id: fwd.leader_id,
-                    doing,
-                }),
-                None => match e {
-                    RaftError::Fatal(f) => Err(ReplicationError::fatal(doing, f)),
-                    RaftError::APIError(api) => {
-                        Err(ReplicationError::Invalid { doing, message: api.to_string() })
-                    }
-                },
-            },
-        }
+        membership_result(self.node_id(), written, DOING, self.inner.config.request_timeout())
     }
 
     /// Reads the latest state applied on this node straight from RocksDB.
@@ -234,20 +260,7 @@ impl Region {
 
     /// This node's view of the region.
     pub fn status(&self) -> RegionStatus {
-        let metrics = self.inner.raft.metrics();
-        let m = metrics.borrow_watched();
-        let membership = m.membership_config.membership();
-        RegionStatus {
-            node_id: m.id,
-            is_leader: m.state.is_leader(),
-            leader_id: m.current_leader,
-            term: m.current_term,
-            last_log_index: m.last_log_index,
-            last_applied_index: m.last_applied.as_ref().map(|id| id.index),
-            snapshot_index: m.snapshot.as_ref().map(|id| id.index),
-            voters: membership.voter_ids().collect(),
-            members: membership.nodes().map(|(id, node)| (*id, node.addr.clone())).collect(),
-        }
+        status_of(&self.inner.raft)
     }
 
     /// The Raft address of `node_id` in the current membership.
@@ -281,8 +294,52 @@ impl Region {
     }
 }
 
+
+/// A node's view of its region, from its Raft metrics.
+pub(crate) fn status_of(raft: &Raft) -> RegionStatus {
+    let metrics = raft.metrics();
+    let m = metrics.borrow_watched();
+    let membership = m.membership_config.membership();
+    RegionStatus {
+        node_id: m.id,
+        state: NodeState::of(m.state),
+        is_leader: m.state.is_leader(),
+        leader_id: m.current_leader,
+        term: m.current_term,
+        last_log_index: m.last_log_index,
+        last_applied_index: m.last_applied.as_ref().map(|id| id.index),
+        snapshot_index: m.snapshot.as_ref().map(|id| id.index),
+        voters: membership.voter_ids().collect(),
+        members: membership.nodes().map(|(id, node)| (*id, node.addr.clone())).collect(),
+    }
+}
+
+/// Maps the outcome of an openraft membership call bounded by a timeout.
+pub(crate) fn membership_result<T>(
+    node_id: u64,
+    written: Result<Result<T, WriteError>, tokio::time::error::Elapsed>,
+    doing: &'static str,
+    after: Duration,
+) -> Result<(), ReplicationError> {
+    match written {
+        Err(_) => Err(ReplicationError::Timeout { doing, after }),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => match e.forward_to_leader() {
+            Some(fwd) => Err(ReplicationError::NotLeader { node_id, leader_id: fwd.leader_id, doing }),
+            None => match e {
+                RaftError::Fatal(f) => Err(ReplicationError::fatal(doing, f)),
+                RaftError::APIError(api) => Err(ReplicationError::Invalid { doing, message: api.to_string() }),
+            },
+        },
+    }
+}
+
 /// Binds the Raft listener and serves the Raft RPCs on it until told to stop.
-async fn serve(config: &RegionConfig, raft: Raft) -> Result<(SocketAddr, ServerHandle), ReplicationError> {
+async fn serve(
+    config: &RegionConfig,
+    raft: Raft,
+    admin: AdminCore,
+) -> Result<(SocketAddr, ServerHandle), ReplicationError> {
     const DOING: &str = "starting the raft rpc server";
     let listener = tokio::net::TcpListener::bind(config.raft_listen).await.map_err(|e| {
         ReplicationError::Invalid { doing: DOING, message: format!("bind {}: {e}", config.raft_listen) }
@@ -294,7 +351,8 @@ async fn serve(config: &RegionConfig, raft: Raft) -> Result<(SocketAddr, ServerH
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(5)))
         .http2_keepalive_timeout(Some(Duration::from_secs(5)))
-        .add_service(service);
+        .add_service(service)
+        .add_service(RaftAdminServer::into_service(admin));
     let task = tokio::spawn(router.serve_with_incoming_shutdown(
         tokio_stream::wrappers::TcpListenerStream::new(listener),
         async move {

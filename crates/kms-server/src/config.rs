@@ -32,6 +32,65 @@ pub struct Config {
     /// How often due deletions and rotations are looked for.
     #[serde(default = "default_maintenance_interval")]
     pub maintenance_interval_secs: u64,
+    /// Raft timing and snapshot policy (`[raft]`); the defaults suit a LAN.
+    #[serde(default)]
+    pub raft: RaftTuning,
+    /// The AWS-compatible endpoint (AWS JSON 1.1 with SigV4, for the AWS CLI and SDKs); off
+    /// when absent. Plain HTTP: put TLS in front of it beyond loopback.
+    #[serde(default)]
+    pub aws_listen: Option<SocketAddr>,
+    /// The access keys `aws_listen` accepts, by access key id:
+    /// `[aws_credentials.<id>]` with `secret_access_key` and `principal`.
+    #[serde(default)]
+    pub aws_credentials: BTreeMap<String, AwsCredential>,
+}
+
+/// One access key of the AWS endpoint. The secret never appears in `Debug` output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AwsCredential {
+    pub secret_access_key: String,
+    /// Who a request signed with this key runs as.
+    pub principal: String,
+}
+
+impl std::fmt::Debug for AwsCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsCredential")
+            .field("secret_access_key", &"<redacted>")
+            .field("principal", &self.principal)
+            .finish()
+    }
+}
+
+/// The `[raft]` section. Every field is optional.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftTuning {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot after this many log entries since the last one.
+    pub snapshot_logs_since_last: u64,
+    /// Log entries kept after a snapshot for lagging followers.
+    pub logs_kept_after_snapshot: u64,
+    /// Upper bound of a write or read barrier: a node without a leader or quorum answers
+    /// UNAVAILABLE after at most this long.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        let d = kms_replication::RegionConfig::default();
+        Self {
+            heartbeat_interval_ms: d.heartbeat_interval_ms,
+            election_timeout_min_ms: d.election_timeout_min_ms,
+            election_timeout_max_ms: d.election_timeout_max_ms,
+            snapshot_logs_since_last: d.snapshot_logs_since_last,
+            logs_kept_after_snapshot: d.logs_kept_after_snapshot,
+            request_timeout_ms: d.request_timeout_ms,
+        }
+    }
 }
 
 fn default_maintenance_interval() -> u64 {
@@ -68,6 +127,15 @@ impl Config {
             account: "000000000000".into(),
             initial_members: BTreeMap::from([(1, raft_listen.to_string())]),
             maintenance_interval_secs: 5,
+            raft: RaftTuning::default(),
+            aws_listen: Some(SocketAddr::new(listen.ip(), listen.port().wrapping_add(2))),
+            aws_credentials: BTreeMap::from([(
+                kms_api::aws::DEV_ACCESS_KEY_ID.to_string(),
+                AwsCredential {
+                    secret_access_key: kms_api::aws::DEV_SECRET_ACCESS_KEY.to_string(),
+                    principal: kms_api::aws::DEV_PRINCIPAL.to_string(),
+                },
+            )]),
         })
     }
 
@@ -88,7 +156,39 @@ impl Config {
         if !self.initial_members.is_empty() && !self.initial_members.contains_key(&self.node_id) {
             bail!("initial_members does not contain this node's id {}", self.node_id);
         }
+        let r = &self.raft;
+        if r.heartbeat_interval_ms == 0
+            || r.election_timeout_min_ms <= r.heartbeat_interval_ms
+            || r.election_timeout_max_ms <= r.election_timeout_min_ms
+        {
+            bail!(
+                "[raft] needs 0 < heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms"
+            );
+        }
+        if r.request_timeout_ms == 0 || r.snapshot_logs_since_last == 0 {
+            bail!("[raft] request_timeout_ms and snapshot_logs_since_last must be at least 1");
+        }
+        if self.aws_listen.is_some() && self.aws_credentials.is_empty() {
+            bail!("aws_listen is set but [aws_credentials] is empty: nobody could call the AWS endpoint");
+        }
+        for (access_key_id, credential) in &self.aws_credentials {
+            if access_key_id.is_empty() || access_key_id.contains('/') {
+                bail!("[aws_credentials] access key id '{access_key_id}' must be non-empty without '/'");
+            }
+            if credential.secret_access_key.is_empty() || credential.principal.is_empty() {
+                bail!("[aws_credentials.{access_key_id}] needs a non-empty secret_access_key and principal");
+            }
+        }
         Ok(())
+    }
+
+    /// The AWS endpoint's settings: requests are signed for this node's region.
+    pub fn aws_config(&self) -> kms_api::aws::AwsConfig {
+        let mut credentials = kms_api::aws::Credentials::new();
+        for (access_key_id, credential) in &self.aws_credentials {
+            credentials.insert(access_key_id, &credential.secret_access_key, &credential.principal);
+        }
+        kms_api::aws::AwsConfig { region: self.region.clone(), credentials }
     }
 
     /// Whether this node is the one that initializes a brand-new region.
@@ -128,6 +228,67 @@ root_key_file = "/etc/kms/root.key"
         assert_eq!(config.initial_members.len(), 3);
         assert!(!config.is_bootstrap_node());
         assert_eq!(config.maintenance_interval_secs, 30);
+        assert_eq!(config.raft, RaftTuning::default());
+    }
+
+    #[test]
+    fn raft_tuning_parses_and_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kmsd.toml");
+        let base = r#"
+node_id = 1
+data_dir = "/var/lib/kms"
+listen = "127.0.0.1:8300"
+raft_listen = "127.0.0.1:8301"
+region = "eu-west-1"
+account = "123456789012"
+root_key_file = "/etc/kms/root.key"
+[raft]
+snapshot_logs_since_last = 50
+request_timeout_ms = 3000
+"#;
+        std::fs::write(&path, base).unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.raft.snapshot_logs_since_last, 50);
+        assert_eq!(config.raft.request_timeout_ms, 3000);
+        assert_eq!(config.raft.heartbeat_interval_ms, RaftTuning::default().heartbeat_interval_ms);
+        std::fs::write(&path, format!("{base}election_timeout_min_ms = 10\n")).unwrap();
+        assert!(Config::load(&path).is_err());
+        std::fs::write(&path, format!("{base}no_such_knob = 1\n")).unwrap();
+        assert!(Config::load(&path).is_err());
+    }
+
+    #[test]
+    fn aws_credentials_parse_are_checked_and_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kmsd.toml");
+        let base = r#"
+node_id = 1
+data_dir = "/var/lib/kms"
+listen = "127.0.0.1:8300"
+raft_listen = "127.0.0.1:8301"
+region = "eu-west-1"
+account = "123456789012"
+root_key_file = "/etc/kms/root.key"
+aws_listen = "127.0.0.1:8302"
+"#;
+        std::fs::write(&path, base).unwrap();
+        assert!(Config::load(&path).is_err(), "aws_listen without credentials");
+        let with_key = format!(
+            "{base}[aws_credentials.AKIAEXAMPLE]\nsecret_access_key = \"s3cr3t-value\"\nprincipal = \"app\"\n"
+        );
+        std::fs::write(&path, &with_key).unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.aws_listen, Some("127.0.0.1:8302".parse().unwrap()));
+        assert_eq!(config.aws_credentials["AKIAEXAMPLE"].principal, "app");
+        assert!(!format!("{config:?}").contains("s3cr3t-value"));
+        assert!(!format!("{:?}", config.aws_config()).contains("s3cr3t-value"));
+        assert_eq!(config.aws_config().credentials.get("AKIAEXAMPLE").map(|c| c.principal()), Some("app"));
+        std::fs::write(&path, with_key.replace("principal = \"app\"", "principal = \"\"")).unwrap();
+        assert!(Config::load(&path).is_err(), "empty principal");
+        let dev = Config::dev("/tmp/x".into(), "127.0.0.1:8300".parse().unwrap()).unwrap();
+        assert_eq!(dev.aws_listen, Some("127.0.0.1:8302".parse().unwrap()));
+        assert!(dev.aws_credentials.contains_key(kms_api::aws::DEV_ACCESS_KEY_ID));
     }
 
     #[test]

@@ -43,6 +43,10 @@ enum Mode {
         /// Raft address (loopback only); defaults to the client port + 1.
         #[arg(long, env = "KMSD_RAFT_LISTEN")]
         raft_listen: Option<SocketAddr>,
+        /// AWS-compatible endpoint (AWS JSON 1.1 + SigV4; loopback only); defaults to the client
+        /// port + 2.
+        #[arg(long, env = "KMSD_AWS_LISTEN")]
+        aws_listen: Option<SocketAddr>,
     },
     /// A node configured by a TOML file; flags and environment override the file.
     Run {
@@ -77,14 +81,28 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.mode {
-        Mode::Dev { data_dir, listen, raft_listen } => {
+        Mode::Dev { data_dir, listen, raft_listen, aws_listen } => {
             let mut config = Config::dev(data_dir, listen)?;
             if let Some(raft_listen) = raft_listen {
                 anyhow::ensure!(raft_listen.ip().is_loopback(), "dev mode: --raft-listen must be loopback");
                 config.raft_listen = raft_listen;
                 config.initial_members = [(1, raft_listen.to_string())].into();
             }
+            if let Some(aws_listen) = aws_listen {
+                anyhow::ensure!(aws_listen.ip().is_loopback(), "dev mode: --aws-listen must be loopback");
+                config.aws_listen = Some(aws_listen);
+            }
             std::fs::create_dir_all(&config.data_dir)?;
+            if let Some(aws_listen) = config.aws_listen {
+                tracing::warn!(
+                    endpoint = %format!("http://{aws_listen}"),
+                    region = %config.region,
+                    access_key_id = kms_api::aws::DEV_ACCESS_KEY_ID,
+                    secret_access_key = kms_api::aws::DEV_SECRET_ACCESS_KEY,
+                    "DEVELOPMENT MODE: the AWS endpoint accepts the fixed, public dev credential \
+                     (AWS_ACCESS_KEY_ID=kmsdev AWS_SECRET_ACCESS_KEY=kmsdevsecret AWS_DEFAULT_REGION=dev-1)"
+                );
+            }
             tracing::warn!(
                 data_dir = %config.data_dir.display(),
                 "DEVELOPMENT MODE: single node, generated root key stored next to the data, no \

@@ -9,7 +9,7 @@ use kms_core::command::KmsStateMachine;
 use kms_core::ids::RegionScope;
 use kms_crypto::RootKey;
 use kms_proto::v1::key_management_service_server::KeyManagementServiceServer;
-use kms_replication::{Region, RegionConfig};
+use kms_replication::{ClusterAdminService, Region, RegionConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -30,7 +30,16 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding the client API address {}", config.listen))?;
-    let served = serve_until_signalled(kms, listener).await;
+    let aws = match config.aws_listen {
+        Some(address) => Some((
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding the AWS endpoint address {address}"))?,
+            config.aws_config(),
+        )),
+        None => None,
+    };
+    let served = serve_until_signalled(kms, listener, aws).await;
 
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
@@ -46,6 +55,12 @@ async fn open_region(config: &Config) -> Result<Region> {
         data_dir: config.data_dir.join("raft"),
         raft_listen: config.raft_listen,
         raft_advertise: config.raft_advertise(),
+        heartbeat_interval_ms: config.raft.heartbeat_interval_ms,
+        election_timeout_min_ms: config.raft.election_timeout_min_ms,
+        election_timeout_max_ms: config.raft.election_timeout_max_ms,
+        snapshot_logs_since_last: config.raft.snapshot_logs_since_last,
+        logs_kept_after_snapshot: config.raft.logs_kept_after_snapshot,
+        request_timeout_ms: config.raft.request_timeout_ms,
         ..RegionConfig::default()
     };
     let region = Region::open(region_config, Arc::new(KmsStateMachine))
@@ -66,8 +81,21 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish for [`SHUTDOWN_GRACE`].
 /// The bound matters: an idle client that never answers HTTP/2 GOAWAY would otherwise keep a
 /// graceful shutdown waiting forever.
-async fn serve_until_signalled(kms: Kms, listener: TcpListener) -> Result<()> {
+async fn serve_until_signalled(
+    kms: Kms,
+    listener: TcpListener,
+    aws: Option<(TcpListener, kms_api::aws::AwsConfig)>,
+) -> Result<()> {
     let (signalled_tx, mut signalled_rx) = watch::channel(false);
+    // The AWS endpoint stops on the signal, or when the gRPC server ends for any other reason
+    // (the sender is dropped with it).
+    let aws = aws.map(|(aws_listener, aws_config)| {
+        let mut stop = signalled_rx.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|signalled| *signalled).await;
+        };
+        tokio::spawn(kms_api::aws::serve(kms.clone(), aws_config, aws_listener, stopped, SHUTDOWN_GRACE))
+    });
     let shutdown = async move {
         shutdown_signal().await;
         let _ = signalled_tx.send(true);
@@ -77,13 +105,21 @@ async fn serve_until_signalled(kms: Kms, listener: TcpListener) -> Result<()> {
         let _ = signalled_rx.wait_for(|signalled| *signalled).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
-    tokio::select! {
+    let served = tokio::select! {
         served = serve => served,
         () = grace_expired => {
             tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
             Ok(())
         }
+    };
+    if let Some(aws) = aws {
+        match aws.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "the AWS endpoint failed"),
+            Err(err) => tracing::error!(error = %err, "the AWS endpoint task failed"),
+        }
     }
+    served
 }
 
 /// Serves the client API on `listener` until `shutdown` completes.
@@ -96,9 +132,12 @@ pub async fn serve_grpc(
     health_reporter.set_serving::<KeyManagementServiceServer<GrpcApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(kms_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(kms_proto::ADMIN_FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("building the gRPC reflection service")?;
+    // Cluster administration (kms.admin.v1), next to kms.v1 on the client port.
+    let admin = ClusterAdminService::new(kms.region().clone()).into_server();
     let address = listener.local_addr()?;
     tracing::info!(%address, "kmsd is serving the KMS gRPC API");
     tonic::transport::Server::builder()
@@ -106,6 +145,7 @@ pub async fn serve_grpc(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(GrpcApi::new(kms).into_service())
+        .add_service(admin)
         .serve_with_incoming_shutdown(tokio_stream_from(listener), shutdown)
         .await
         .context("serving the gRPC API")

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
 
+use super::pb::raft_admin_service_client::RaftAdminServiceClient;
 use super::pb::raft_service_client::RaftServiceClient;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -18,6 +19,7 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) type RaftClient = RaftServiceClient<Channel>;
+pub(crate) type AdminClient = RaftAdminServiceClient<Channel>;
 
 #[derive(Clone)]
 pub(crate) struct Peers {
@@ -38,6 +40,16 @@ impl Peers {
     /// Refuses the local node: openraft must never replicate to itself, and a forward to
     /// ourselves would loop.
     pub(crate) fn client(&self, peer: u64, addr: &str) -> Result<RaftClient, String> {
+        self.channel(peer, addr).map(RaftServiceClient::new)
+    }
+
+    /// A client of `peer`'s admin service (node status, membership changes), on the same cached
+    /// channel as Raft traffic.
+    pub(crate) fn admin_client(&self, peer: u64, addr: &str) -> Result<AdminClient, String> {
+        self.channel(peer, addr).map(RaftAdminServiceClient::new)
+    }
+
+    fn channel(&self, peer: u64, addr: &str) -> Result<Channel, String> {
         if peer == self.self_id {
             return Err(format!("refusing a raft client to the local node {peer}"));
         }
@@ -47,7 +59,7 @@ impl Peers {
         if let Some((cached_addr, channel)) = channels.get(&peer)
             && cached_addr == addr
         {
-            return Ok(RaftServiceClient::new(channel.clone()));
+            return Ok(channel.clone());
         }
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| format!("invalid raft address of node {peer}: {e}"))?
@@ -58,6 +70,6 @@ impl Peers {
             .tcp_nodelay(true)
             .connect_lazy();
         channels.insert(peer, (addr.to_string(), channel.clone()));
-        Ok(RaftServiceClient::new(channel))
+        Ok(channel)
     }
 }

@@ -156,3 +156,33 @@ impl RaftService for RaftServer {
         Ok(Response::new(pb::ReadIndexReply { result: Some(result) }))
     }
 }
+
+/// Serves a node's status and membership changes to its peers (`kms.raft.v1.RaftAdminService`).
+pub(crate) struct RaftAdminServer {
+    admin: crate::admin::AdminCore,
+}
+
+impl RaftAdminServer {
+    pub(crate) fn into_service(
+        admin: crate::admin::AdminCore,
+    ) -> pb::raft_admin_service_server::RaftAdminServiceServer<Self> {
+        pb::raft_admin_service_server::RaftAdminServiceServer::new(Self { admin })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::raft_admin_service_server::RaftAdminService for RaftAdminServer {
+    async fn node_status(
+        &self,
+        _request: Request<pb::NodeStatusRequest>,
+    ) -> Result<Response<pb::NodeStatusReply>, Status> {
+        Ok(Response::new(crate::admin::report_to_pb(&self.admin.status())))
+    }
+
+    async fn admin(&self, request: Request<pb::AdminRequest>) -> Result<Response<pb::AdminReply>, Status> {
+        let change = crate::admin::change_from_pb(request.into_inner())
+            .ok_or_else(|| Status::invalid_argument("admin request without an operation"))?;
+        tracing::info!(?change, "cluster change handed over by a peer");
+        Ok(Response::new(crate::admin::reply_to_pb(self.admin.apply(&change).await)))
+    }
+}

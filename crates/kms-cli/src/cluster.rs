@@ -1,0 +1,194 @@
+//! `kmsctl cluster ...`: administration of a region's Raft group over `kms.admin.v1.ClusterAdmin`
+//! (served by every kmsd on its client port; a follower hands changes to the leader).
+
+use std::time::Duration;
+
+use clap::Subcommand;
+use kms_proto::admin::v1 as pb;
+use kms_proto::admin::v1::cluster_admin_client::ClusterAdminClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::CliError;
+use crate::json::Json;
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Every member of the region: id, Raft address, voter or learner, state, term, last log and
+    /// applied index, and the leader each one knows.
+    Status,
+    /// Add a new node as a non-voting learner; waits until it has caught up with the log.
+    /// Give every new node a new id, larger than every existing one; never reuse an id.
+    AddLearner {
+        /// The new node's id (its `node_id`).
+        #[arg(long)]
+        node_id: u64,
+        /// host:port of the new node's Raft listener (its raft_advertise / raft_listen).
+        #[arg(long)]
+        raft_address: String,
+    },
+    /// Make a learner a voter.
+    Promote {
+        #[arg(long)]
+        node_id: u64,
+    },
+    /// Remove a voter or learner from the region (removing the leader hands leadership to another
+    /// voter first). Stop the removed node's kmsd afterwards; never reuse its id.
+    RemoveNode {
+        #[arg(long)]
+        node_id: u64,
+    },
+    /// Make the given voter the leader.
+    TransferLeader {
+        #[arg(long)]
+        node_id: u64,
+    },
+}
+
+async fn connect(endpoint: &str) -> Result<ClusterAdminClient<Channel>, CliError> {
+    let url = if endpoint.contains("://") { endpoint.to_string() } else { format!("http://{endpoint}") };
+    if !url.starts_with("http://") {
+        return Err(CliError::Usage(format!(
+            "--endpoint {endpoint}: only http:// endpoints are supported by this kmsctl (no TLS yet)"
+        )));
+    }
+    let channel = Endpoint::from_shared(url.clone())
+        .map_err(|e| CliError::Usage(format!("invalid --endpoint '{endpoint}': {e}")))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .connect()
+        .await
+        .map_err(|e| CliError::Connect { endpoint: url, detail: e.to_string() })?;
+    Ok(ClusterAdminClient::new(channel))
+}
+
+macro_rules! call {
+    ($client:expr, $op:literal, $method:ident, $req:expr) => {
+        $client
+            .$method($req)
+            .await
+            .map_err(|status| CliError::Service { operation: $op, status })?
+            .into_inner()
+    };
+}
+
+pub async fn run(endpoint: &str, command: ClusterCommand) -> Result<Json, CliError> {
+    let mut client = connect(endpoint).await?;
+    let json = match command {
+        ClusterCommand::Status => {
+            render_status(call!(client, "GetClusterStatus", get_cluster_status, pb::GetClusterStatusRequest {}))
+        }
+        ClusterCommand::AddLearner { node_id, raft_address } => render_membership(call!(
+            client,
+            "AddLearner",
+            add_learner,
+            pb::AddLearnerRequest { node_id, raft_address }
+        )),
+        ClusterCommand::Promote { node_id } => render_membership(call!(
+            client,
+            "PromoteLearner",
+            promote_learner,
+            pb::PromoteLearnerRequest { node_id }
+        )),
+        ClusterCommand::RemoveNode { node_id } => {
+            render_membership(call!(client, "RemoveNode", remove_node, pb::RemoveNodeRequest { node_id }))
+        }
+        ClusterCommand::TransferLeader { node_id } => render_membership(call!(
+            client,
+            "TransferLeader",
+            transfer_leader,
+            pb::TransferLeaderRequest { node_id }
+        )),
+    };
+    Ok(json)
+}
+
+fn int(v: u64) -> Json {
+    Json::Int(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn opt(v: Option<u64>) -> Json {
+    v.map_or(Json::Null, int)
+}
+
+fn ids(v: Vec<u64>) -> Json {
+    Json::Arr(v.into_iter().map(int).collect())
+}
+
+fn render_status(s: pb::GetClusterStatusResponse) -> Json {
+    let nodes = s
+        .nodes
+        .into_iter()
+        .map(|n| {
+            let mut members = vec![
+                ("NodeId".to_string(), int(n.node_id)),
+                ("RaftAddress".to_string(), Json::Str(n.raft_address)),
+                ("Role".to_string(), Json::Str(if n.voter { "Voter" } else { "Learner" }.to_string())),
+                ("State".to_string(), Json::Str(n.state)),
+            ];
+            if n.error.is_empty() {
+                members.extend([
+                    ("Term".to_string(), int(n.term)),
+                    ("LeaderId".to_string(), opt(n.leader_id)),
+                    ("LastLogIndex".to_string(), opt(n.last_log_index)),
+                    ("LastAppliedIndex".to_string(), opt(n.last_applied_index)),
+                    ("SnapshotIndex".to_string(), opt(n.snapshot_index)),
+                ]);
+            } else {
+                members.push(("Error".to_string(), Json::Str(n.error)));
+            }
+            Json::Obj(members)
+        })
+        .collect();
+    Json::Obj(vec![
+        ("ReportingNodeId".to_string(), int(s.reporting_node_id)),
+        ("LeaderId".to_string(), opt(s.leader_id)),
+        ("Term".to_string(), int(s.term)),
+        ("Nodes".to_string(), Json::Arr(nodes)),
+    ])
+}
+
+fn render_membership(m: pb::MembershipResponse) -> Json {
+    Json::Obj(vec![
+        ("LeaderId".to_string(), opt(m.leader_id)),
+        ("Voters".to_string(), ids(m.voters)),
+        ("Learners".to_string(), ids(m.learners)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_renders_reachable_and_unreachable_nodes() {
+        let json = render_status(pb::GetClusterStatusResponse {
+            reporting_node_id: 2,
+            leader_id: Some(1),
+            term: 4,
+            nodes: vec![
+                pb::NodeStatus {
+                    node_id: 1,
+                    raft_address: "127.0.0.1:1".into(),
+                    voter: true,
+                    state: "Leader".into(),
+                    term: 4,
+                    leader_id: Some(1),
+                    last_log_index: Some(9),
+                    last_applied_index: Some(9),
+                    ..Default::default()
+                },
+                pb::NodeStatus {
+                    node_id: 3,
+                    raft_address: "127.0.0.1:3".into(),
+                    state: "Unreachable".into(),
+                    error: "no answer".into(),
+                    ..Default::default()
+                },
+            ],
+        });
+        assert_eq!(json.query("Nodes[0].State").unwrap(), Json::Str("Leader".into()));
+        assert_eq!(json.query("Nodes[1].Role").unwrap(), Json::Str("Learner".into()));
+        assert_eq!(json.query("Nodes[1].Error").unwrap(), Json::Str("no answer".into()));
+        assert_eq!(json.query("LeaderId").unwrap(), Json::Int(1));
+    }
+}
