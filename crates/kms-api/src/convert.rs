@@ -38,6 +38,8 @@ aws_enums!(
     RotationType,
     KeyMaterialState,
     ExpirationModelType,
+    MessageType,
+    DataKeyPairSpec,
 );
 
 /// A request enum field: `None` when unset, the domain value when known, else a

@@ -136,15 +136,15 @@ grpc_api! {
         get_key_rotation_status: GetKeyRotationStatusRequest => GetKeyRotationStatusResponse;
         rotate_key_on_demand: RotateKeyOnDemandRequest => RotateKeyOnDemandResponse;
         list_key_rotations: ListKeyRotationsRequest => ListKeyRotationsResponse;
+        derive_shared_secret: DeriveSharedSecretRequest => DeriveSharedSecretResponse;
+        get_public_key: GetPublicKeyRequest => GetPublicKeyResponse;
+        verify: VerifyRequest => VerifyResponse;
+        sign: SignRequest => SignResponse;
+        generate_data_key_pair_without_plaintext: GenerateDataKeyPairWithoutPlaintextRequest => GenerateDataKeyPairWithoutPlaintextResponse;
+        generate_data_key_pair: GenerateDataKeyPairRequest => GenerateDataKeyPairResponse;
     }
     pending {
         get_key_last_usage: GetKeyLastUsageRequest => GetKeyLastUsageResponse = "GetKeyLastUsage";
-        generate_data_key_pair: GenerateDataKeyPairRequest => GenerateDataKeyPairResponse = "GenerateDataKeyPair";
-        generate_data_key_pair_without_plaintext: GenerateDataKeyPairWithoutPlaintextRequest => GenerateDataKeyPairWithoutPlaintextResponse = "GenerateDataKeyPairWithoutPlaintext";
-        sign: SignRequest => SignResponse = "Sign";
-        verify: VerifyRequest => VerifyResponse = "Verify";
-        get_public_key: GetPublicKeyRequest => GetPublicKeyResponse = "GetPublicKey";
-        derive_shared_secret: DeriveSharedSecretRequest => DeriveSharedSecretResponse = "DeriveSharedSecret";
         create_grant: CreateGrantRequest => CreateGrantResponse = "CreateGrant";
         list_grants: ListGrantsRequest => ListGrantsResponse = "ListGrants";
         list_retirable_grants: ListRetirableGrantsRequest => ListRetirableGrantsResponse = "ListRetirableGrants";

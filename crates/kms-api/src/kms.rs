@@ -2,14 +2,14 @@
 //! state), the root key that seals key material, and the ARN scope. Operations live in `ops/`,
 //! one module per family; this module has what they share.
 
-use crate::convert;
+use crate::{convert, engine};
 use kms_core::command::{Command, CommandOutput, decode_result};
 use kms_core::ids::{KeyRef, RegionScope};
 use kms_core::key::{KeyRecord, MaterialVersion, UnixMillis};
-use kms_core::spec::{KeyFamily, KeySpec, RotationType};
+use kms_core::spec::{KeySpec, RotationType};
 use kms_core::state::Keys;
 use kms_core::{KmsError, KmsResult};
-use kms_crypto::{RootKey, SecretBytes, SymmetricKeySpec};
+use kms_crypto::{RootKey, SecretBytes};
 use kms_proto::v1 as pb;
 use kms_replication::{Region, ReplicationError};
 use std::sync::Arc;
@@ -94,46 +94,33 @@ impl Kms {
         convert::key_metadata(key, self.key_arn(&key.key_id), &self.scope.account)
     }
 
-    /// New material for a key of `spec`, sealed for version `version` of `key_id`.
-    pub(crate) fn new_material(
+    /// New material for a key of `spec`, sealed for version `version` of `key_id`, and the DER
+    /// public key for asymmetric specs (empty otherwise).
+    pub(crate) async fn new_material(
         &self,
         key_id: &str,
         spec: KeySpec,
         version: u32,
         rotation_type: Option<RotationType>,
-    ) -> KmsResult<MaterialVersion> {
-        let crypto_spec = symmetric_spec(spec)?;
-        let material = kms_crypto::generate_symmetric_material(crypto_spec).map_err(crypto_error)?;
+    ) -> KmsResult<(MaterialVersion, Vec<u8>)> {
+        let (material, public_key) = engine::generate_material(spec).await?;
         let sealed =
             kms_crypto::seal(&self.root_key, key_id, version, material.expose()).map_err(crypto_error)?;
         let material_id = kms_crypto::random_bytes(32).map_err(crypto_error)?;
-        Ok(MaterialVersion {
+        let material = MaterialVersion {
             version,
             material_id: hex(material_id.expose()),
             sealed,
             created: self.now(),
             rotation_type,
-        })
+        };
+        Ok((material, public_key))
     }
 
     /// The plaintext material of one version, for the duration of one operation.
     pub(crate) fn unseal(&self, key: &KeyRecord, material: &MaterialVersion) -> KmsResult<SecretBytes> {
         kms_crypto::unseal(&self.root_key, &key.key_id, material.version, &material.sealed)
             .map_err(crypto_error)
-    }
-}
-
-fn symmetric_spec(spec: KeySpec) -> KmsResult<SymmetricKeySpec> {
-    match spec {
-        KeySpec::SymmetricDefault => Ok(SymmetricKeySpec::SymmetricDefault),
-        KeySpec::Hmac224 => Ok(SymmetricKeySpec::Hmac224),
-        KeySpec::Hmac256 => Ok(SymmetricKeySpec::Hmac256),
-        KeySpec::Hmac384 => Ok(SymmetricKeySpec::Hmac384),
-        KeySpec::Hmac512 => Ok(SymmetricKeySpec::Hmac512),
-        other => {
-            debug_assert_eq!(other.family(), KeyFamily::Asymmetric);
-            Err(KmsError::unsupported(format!("KeySpec {other} is not supported by this server yet")))
-        }
     }
 }
 

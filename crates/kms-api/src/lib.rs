@@ -9,6 +9,7 @@
 pub mod aws;
 mod caller;
 mod convert;
+mod engine;
 pub mod grpc;
 mod kms;
 mod maintenance;

@@ -268,6 +268,7 @@ mod tests {
                 created: 0,
                 rotation_type: None,
             }],
+            public_key: Vec::new(),
             rotation: RotationSchedule::default(),
             on_demand_rotations: 0,
         }

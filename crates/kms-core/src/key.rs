@@ -64,6 +64,10 @@ pub struct KeyRecord {
     pub tags: BTreeMap<String, String>,
     /// Oldest first; `materials[i].version == i`. The last one is current.
     pub materials: Vec<MaterialVersion>,
+    /// DER SubjectPublicKeyInfo of an asymmetric key (public, stored in the clear so that
+    /// GetPublicKey, Verify and RSA Encrypt need no unsealing); empty for symmetric and HMAC keys.
+    #[serde(default, with = "crate::bytes")]
+    pub public_key: Vec<u8>,
     pub rotation: RotationSchedule,
     pub on_demand_rotations: u32,
 }
@@ -235,7 +239,7 @@ impl KeyRecord {
     }
 
     /// Rotation is for symmetric encryption keys with KMS-generated material (§3.4).
-    fn check_rotatable(&self, operation: &str) -> KmsResult<()> {
+    pub fn check_rotatable(&self, operation: &str) -> KmsResult<()> {
         if self.key_spec.family() != KeyFamily::Symmetric || self.origin != Origin::AwsKms {
             return Err(KmsError::unsupported(format!(
                 "{operation} is supported only for symmetric encryption keys with origin AWS_KMS; \
@@ -368,6 +372,7 @@ mod tests {
             pending_window_days: None,
             tags: BTreeMap::new(),
             materials: vec![material(0, None)],
+            public_key: Vec::new(),
             rotation: RotationSchedule::default(),
             on_demand_rotations: 0,
         }

@@ -132,6 +132,12 @@ aws_enum!(DataKeySpec, "keySpec" {
     Aes256 => "AES_256",
 });
 
+aws_enum!(MessageType, "messageType" {
+    Raw => "RAW",
+    Digest => "DIGEST",
+    ExternalMu => "EXTERNAL_MU",
+});
+
 aws_enum!(RotationType, "rotationType" {
     Automatic => "AUTOMATIC",
     OnDemand => "ON_DEMAND",
@@ -196,9 +202,25 @@ impl KeySpec {
         }
     }
 
-    /// Whether this server can create keys of this spec yet. SM2 exists only in China regions.
+    /// Whether this server can create keys of this spec. SM2 exists only in AWS's China regions.
     pub fn is_implemented(self) -> bool {
-        matches!(self.family(), KeyFamily::Symmetric | KeyFamily::Hmac)
+        self != Self::Sm2
+    }
+
+    /// The specs GenerateDataKeyPair accepts as KeyPairSpec (same names as the key specs).
+    pub fn is_data_key_pair_spec(self) -> bool {
+        matches!(
+            self,
+            Self::Rsa2048
+                | Self::Rsa3072
+                | Self::Rsa4096
+                | Self::EccNistP256
+                | Self::EccNistP384
+                | Self::EccNistP521
+                | Self::EccSecgP256k1
+                | Self::EccNistEdwards25519
+                | Self::Sm2
+        )
     }
 
     /// Checks (spec, usage) and fills in the default usage, with AWS's exceptions.

@@ -39,6 +39,7 @@ const EXTRA_REQUIRED: &[(&str, &str)] = &[
     ("GetParametersForImportRequest", "wrapping_algorithm"),
     ("GetParametersForImportRequest", "wrapping_key_spec"),
     ("TagResourceRequest", "tags"),
+    ("UntagResourceRequest", "tag_keys"),
 ];
 
 /// Plain fields that AWS's model nevertheless marks optional.
@@ -101,7 +102,9 @@ impl Codec {
                 let errors = missing
                     .iter()
                     .map(|path| {
-                        format!("Value null at '{path}' failed to satisfy constraint: Member must not be null")
+                        format!(
+                            "Value null at '{path}' failed to satisfy constraint: Member must not be null"
+                        )
                     })
                     .collect::<Vec<_>>()
                     .join("; ");
@@ -152,14 +155,13 @@ fn message_from_json(
             }
             Some(value) => {
                 let value = field_from_json(&field, value, &field_path, missing)?;
-                if is_required(descriptor, &field)
-                    && matches!(&value, Proto::List(items) if items.is_empty())
+                if is_required(descriptor, &field) && matches!(&value, Proto::List(items) if items.is_empty())
                 {
                     missing.push(field_path.clone());
                 }
-                message.try_set_field(&field, value).map_err(|e| {
-                    AwsError::internal(format!("setting {}: {e}", field.full_name()))
-                })?;
+                message
+                    .try_set_field(&field, value)
+                    .map_err(|e| AwsError::internal(format!("setting {}: {e}", field.full_name())))?;
             }
         }
     }
@@ -206,15 +208,21 @@ fn integer(json: &Json, path: &str) -> Result<i64, AwsError> {
     json.as_i64().ok_or_else(|| type_error(path, "an integer"))
 }
 
-fn scalar_from_json(kind: &Kind, json: &Json, path: &str, missing: &mut Vec<String>) -> Result<Proto, AwsError> {
+fn scalar_from_json(
+    kind: &Kind,
+    json: &Json,
+    path: &str,
+    missing: &mut Vec<String>,
+) -> Result<Proto, AwsError> {
     let at = path;
     let out_of_range = || AwsError::serialization(format!("Number out of range for '{at}'"));
     Ok(match kind {
         Kind::String => Proto::String(json.as_str().ok_or_else(|| type_error(at, "a string"))?.to_string()),
         Kind::Bytes => {
             let text = json.as_str().ok_or_else(|| type_error(at, "a base64 string"))?;
-            let bytes =
-                BASE64.decode(text).map_err(|_| AwsError::serialization(format!("Invalid base64 for '{at}'")))?;
+            let bytes = BASE64
+                .decode(text)
+                .map_err(|_| AwsError::serialization(format!("Invalid base64 for '{at}'")))?;
             Proto::Bytes(Bytes::from(bytes))
         }
         Kind::Bool => Proto::Bool(json.as_bool().ok_or_else(|| type_error(at, "a boolean"))?),

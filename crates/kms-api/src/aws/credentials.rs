@@ -47,7 +47,10 @@ impl Credentials {
     pub fn insert(&mut self, access_key_id: &str, secret_access_key: &str, principal: &str) {
         self.by_access_key.insert(
             access_key_id.to_string(),
-            Credential { secret: Zeroizing::new(secret_access_key.to_string()), principal: principal.to_string() },
+            Credential {
+                secret: Zeroizing::new(secret_access_key.to_string()),
+                principal: principal.to_string(),
+            },
         );
     }
 

@@ -87,21 +87,45 @@ impl<B: Backend> Endpoint<B> {
         self.handle_at(request, body, request_id, unix_now()).await
     }
 
-    pub(crate) async fn handle_at(&self, request: &Incoming<'_>, body: &Bytes, request_id: &str, now: i64) -> Answer {
+    pub(crate) async fn handle_at(
+        &self,
+        request: &Incoming<'_>,
+        body: &Bytes,
+        request_id: &str,
+        now: i64,
+    ) -> Answer {
         let started = std::time::Instant::now();
         let target = request.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
         let operation = target.strip_prefix(TARGET_PREFIX).unwrap_or(target).to_string();
         let (answer, principal) = match self.run(request, body, now).await {
-            Ok((json, principal)) => (Answer { status: 200, body: json.to_string().into_bytes(), error: None }, principal),
+            Ok((json, principal)) => {
+                (Answer { status: 200, body: json.to_string().into_bytes(), error: None }, principal)
+            }
             Err((err, principal)) => (Answer::from(err), principal),
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let principal = principal.as_deref().unwrap_or("-");
         let error = answer.error.unwrap_or("");
         if answer.status >= 500 {
-            tracing::warn!(request_id, operation, principal, status = answer.status, error, elapsed_ms, "aws request failed on the server side");
+            tracing::warn!(
+                request_id,
+                operation,
+                principal,
+                status = answer.status,
+                error,
+                elapsed_ms,
+                "aws request failed on the server side"
+            );
         } else {
-            tracing::info!(request_id, operation, principal, status = answer.status, error, elapsed_ms, "aws request");
+            tracing::info!(
+                request_id,
+                operation,
+                principal,
+                status = answer.status,
+                error,
+                elapsed_ms,
+                "aws request"
+            );
         }
         answer
     }
@@ -133,15 +157,17 @@ impl<B: Backend> Endpoint<B> {
             .ok_or_else(|| fail(AwsError::unknown_operation("Missing the X-Amz-Target header")))?
             .to_str()
             .map_err(|_| fail(AwsError::unknown_operation("X-Amz-Target is not valid text")))?;
-        let operation = target
-            .strip_prefix(TARGET_PREFIX)
-            .filter(|op| !op.is_empty())
-            .ok_or_else(|| fail(AwsError::unknown_operation(format!("Unknown target '{target}'; expected {TARGET_PREFIX}<Operation>"))))?;
+        let operation = target.strip_prefix(TARGET_PREFIX).filter(|op| !op.is_empty()).ok_or_else(|| {
+            fail(AwsError::unknown_operation(format!(
+                "Unknown target '{target}'; expected {TARGET_PREFIX}<Operation>"
+            )))
+        })?;
         let input: Json = if body.iter().all(u8::is_ascii_whitespace) {
             Json::Object(Default::default())
         } else {
-            serde_json::from_slice(body)
-                .map_err(|e| fail(AwsError::serialization(format!("The request body is not valid JSON: {e}"))))?
+            serde_json::from_slice(body).map_err(|e| {
+                fail(AwsError::serialization(format!("The request body is not valid JSON: {e}")))
+            })?
         };
         if !input.is_object() {
             return Err(fail(AwsError::serialization("The request body must be a JSON object")));

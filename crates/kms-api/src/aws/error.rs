@@ -58,7 +58,11 @@ impl AwsError {
     }
 
     pub fn unrecognized_client() -> Self {
-        Self::new(400, "UnrecognizedClientException", "The security token included in the request is invalid.")
+        Self::new(
+            400,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )
     }
 
     pub fn invalid_signature(message: impl Into<String>) -> Self {
@@ -102,7 +106,8 @@ mod tests {
         assert_eq!(AwsError::from(KmsError::internal("x")).status, 500);
         assert_eq!(AwsError::from(KmsError::dependency_timeout("x")).status, 503);
         assert_eq!(AwsError::from(KmsError::new(ErrorKind::KeyUnavailableException, "x")).status, 500);
-        let body: serde_json::Value = serde_json::from_slice(&AwsError::unrecognized_client().body()).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&AwsError::unrecognized_client().body()).unwrap();
         assert_eq!(body["__type"], "UnrecognizedClientException");
         assert_eq!(body["message"], "The security token included in the request is invalid.");
     }

@@ -70,7 +70,12 @@ pub async fn serve(
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, region = %config.region, access_keys = config.credentials.len(),
         "kmsd is serving the AWS KMS JSON 1.1 API (SigV4)");
-    let endpoint =
-        Endpoint { backend: KmsBackend { kms, codec }, credentials: config.credentials, region: config.region };
-    server::serve(endpoint, listener, shutdown, grace).await.map_err(|e| format!("serving the AWS endpoint: {e}"))
+    let endpoint = Endpoint {
+        backend: KmsBackend { kms, codec },
+        credentials: config.credentials,
+        region: config.region,
+    };
+    server::serve(endpoint, listener, shutdown, grace)
+        .await
+        .map_err(|e| format!("serving the AWS endpoint: {e}"))
 }

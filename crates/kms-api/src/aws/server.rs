@@ -72,7 +72,10 @@ pub async fn serve<B: Backend>(
     Ok(())
 }
 
-async fn respond<B: Backend>(endpoint: &Endpoint<B>, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+async fn respond<B: Backend>(
+    endpoint: &Endpoint<B>,
+    request: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let incoming = Incoming {
@@ -84,7 +87,12 @@ async fn respond<B: Backend>(endpoint: &Endpoint<B>, request: Request<hyper::bod
     let answer = match read_body(&incoming, body).await {
         Ok(bytes) => endpoint.handle(&incoming, &bytes, &request_id).await,
         Err(err) => {
-            tracing::info!(request_id, status = err.status, error = err.code, "aws request refused before authentication");
+            tracing::info!(
+                request_id,
+                status = err.status,
+                error = err.code,
+                "aws request refused before authentication"
+            );
             Answer::from(err)
         }
     };
@@ -97,7 +105,8 @@ async fn respond<B: Backend>(endpoint: &Endpoint<B>, request: Request<hyper::bod
     }
     response.body(Full::new(Bytes::from(answer.body))).unwrap_or_else(|_| {
         // Unreachable: the status is one of ours and every header value is ASCII.
-        let mut fallback = Response::new(Full::new(Bytes::from_static(b"{\"__type\":\"KMSInternalException\"}")));
+        let mut fallback =
+            Response::new(Full::new(Bytes::from_static(b"{\"__type\":\"KMSInternalException\"}")));
         *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
         fallback
     })
@@ -110,7 +119,9 @@ async fn read_body(incoming: &Incoming<'_>, body: hyper::body::Incoming) -> Resu
         return Err(AwsError::too_large(MAX_BODY_BYTES));
     }
     match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await {
-        Err(_) => Err(AwsError::new(408, "RequestTimeoutException", "The request body did not arrive in time")),
+        Err(_) => {
+            Err(AwsError::new(408, "RequestTimeoutException", "The request body did not arrive in time"))
+        }
         Ok(Err(err)) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
             Err(AwsError::too_large(MAX_BODY_BYTES))
         }

@@ -147,7 +147,9 @@ fn claim_from_header(header: &str, headers: &HeaderMap) -> Result<Claim, AwsErro
         }
     }
     let mut missing = Vec::new();
-    for (name, value) in [("Credential", credential), ("SignedHeaders", signed_headers), ("Signature", signature)] {
+    for (name, value) in
+        [("Credential", credential), ("SignedHeaders", signed_headers), ("Signature", signature)]
+    {
         if value.is_none_or(str::is_empty) {
             missing.push(format!("Authorization header requires '{name}' parameter."));
         }
@@ -164,7 +166,9 @@ fn claim_from_header(header: &str, headers: &HeaderMap) -> Result<Claim, AwsErro
     let signed_headers = signed_headers.unwrap_or_default().to_string();
     let names: Vec<&str> = signed_headers.split(';').collect();
     if !names.contains(&"x-amz-date") {
-        return Err(AwsError::invalid_signature("'x-amz-date' must be a SignedHeader in the AWS Authorization."));
+        return Err(AwsError::invalid_signature(
+            "'x-amz-date' must be a SignedHeader in the AWS Authorization.",
+        ));
     }
     Ok(Claim {
         access_key_id,
@@ -182,7 +186,14 @@ fn claim_from_header(header: &str, headers: &HeaderMap) -> Result<Claim, AwsErro
 fn claim_from_query(params: &[(String, String)]) -> Result<Claim, AwsError> {
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let mut missing = Vec::new();
-    for name in ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Expires"] {
+    for name in [
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Signature",
+        "X-Amz-Expires",
+    ] {
         if get(name).is_none_or(str::is_empty) {
             missing.push(name);
         }
@@ -194,12 +205,18 @@ fn claim_from_query(params: &[(String, String)]) -> Result<Claim, AwsError> {
         )));
     }
     if get("X-Amz-Algorithm") != Some(ALGORITHM) {
-        return Err(AwsError::incomplete_signature(format!("Unsupported X-Amz-Algorithm; only {ALGORITHM} is accepted.")));
+        return Err(AwsError::incomplete_signature(format!(
+            "Unsupported X-Amz-Algorithm; only {ALGORITHM} is accepted."
+        )));
     }
     let expires = get("X-Amz-Expires")
         .and_then(|v| v.parse::<i64>().ok())
         .filter(|v| (1..=MAX_EXPIRES_SECS).contains(v))
-        .ok_or_else(|| AwsError::incomplete_signature(format!("X-Amz-Expires must be between 1 and {MAX_EXPIRES_SECS} seconds.")))?;
+        .ok_or_else(|| {
+            AwsError::incomplete_signature(format!(
+                "X-Amz-Expires must be between 1 and {MAX_EXPIRES_SECS} seconds."
+            ))
+        })?;
     let [access_key_id, scope_date, scope_region, scope_service, scope_terminator] =
         parse_credential(get("X-Amz-Credential").unwrap_or_default())?;
     Ok(Claim {
@@ -477,24 +494,19 @@ mod tests {
     /// Signs `headers` + `body` as a client would, with our own functions (used for the cases the
     /// published vector does not cover).
     fn sign(headers: &mut HeaderMap, body: &[u8], secret: &str, date: &str, region: &str) {
-        let canonical = canonical_request("POST", "/", &[], false, headers, SIGNED, &hex(&Sha256::digest(body)));
+        let canonical =
+            canonical_request("POST", "/", &[], false, headers, SIGNED, &hex(&Sha256::digest(body)));
         let scope = format!("{}/{region}/kms/aws4_request", &date[..8]);
         let to_sign = string_to_sign(date, &scope, &canonical);
-        let signature = hex(&hmac_sha256(&signing_key(secret, &date[..8], region, "kms"), to_sign.as_bytes()));
+        let signature =
+            hex(&hmac_sha256(&signing_key(secret, &date[..8], region, "kms"), to_sign.as_bytes()));
         headers.insert("authorization", authorization(AK, &scope, SIGNED, &signature));
     }
 
     #[test]
     fn the_published_vector_reproduces_exactly() {
-        let canonical = canonical_request(
-            "POST",
-            "/",
-            &[],
-            false,
-            &base_headers(),
-            SIGNED,
-            &hex(&Sha256::digest(BODY)),
-        );
+        let canonical =
+            canonical_request("POST", "/", &[], false, &base_headers(), SIGNED, &hex(&Sha256::digest(BODY)));
         assert_eq!(canonical, VECTOR_CANONICAL);
         let to_sign = string_to_sign(DATE, "20150830/us-east-1/kms/aws4_request", &canonical);
         assert_eq!(to_sign, VECTOR_STRING_TO_SIGN);
@@ -523,9 +535,15 @@ mod tests {
         wrong.insert(AK, "not-the-secret", "alice");
         assert_eq!(code(check(&vector_headers(), BODY, &wrong, now())), "InvalidSignatureException");
         // Tampered body, truncated body, one more space.
-        assert_eq!(code(check(&vector_headers(), br#"{"KeyId": "alias/other"}"#, &creds, now())), "InvalidSignatureException");
+        assert_eq!(
+            code(check(&vector_headers(), br#"{"KeyId": "alias/other"}"#, &creds, now())),
+            "InvalidSignatureException"
+        );
         assert_eq!(code(check(&vector_headers(), &BODY[..10], &creds, now())), "InvalidSignatureException");
-        assert_eq!(code(check(&vector_headers(), br#"{"KeyId":  "alias/example"}"#, &creds, now())), "InvalidSignatureException");
+        assert_eq!(
+            code(check(&vector_headers(), br#"{"KeyId":  "alias/example"}"#, &creds, now())),
+            "InvalidSignatureException"
+        );
         // Tampered signed header (the operation).
         let mut h = vector_headers();
         h.insert("x-amz-target", HeaderValue::from_static("TrentService.ScheduleKeyDeletion"));
@@ -541,40 +559,71 @@ mod tests {
         // Expired and not yet current.
         let err = check(&vector_headers(), BODY, &creds, now() + 301).unwrap_err();
         assert_eq!(err.code, "InvalidSignatureException");
-        assert!(err.message.starts_with("Signature expired: 20150830T123600Z is now earlier than"), "{}", err.message);
+        assert!(
+            err.message.starts_with("Signature expired: 20150830T123600Z is now earlier than"),
+            "{}",
+            err.message
+        );
         assert_eq!(code(check(&vector_headers(), BODY, &creds, now() - 301)), "InvalidSignatureException");
         // Unknown access key.
         let mut h = base_headers();
-        h.insert("authorization", authorization("AKIDUNKNOWN", "20150830/us-east-1/kms/aws4_request", SIGNED, VECTOR_SIGNATURE));
+        h.insert(
+            "authorization",
+            authorization("AKIDUNKNOWN", "20150830/us-east-1/kms/aws4_request", SIGNED, VECTOR_SIGNATURE),
+        );
         assert_eq!(code(check(&h, BODY, &creds, now())), "UnrecognizedClientException");
         // No authentication at all.
         assert_eq!(code(check(&base_headers(), BODY, &creds, now())), "MissingAuthenticationTokenException");
         // Incomplete header: no Signature; no X-Amz-Date; other algorithm; bad credential.
         let mut h = base_headers();
-        h.insert("authorization", HeaderValue::from_str(&format!("AWS4-HMAC-SHA256 Credential={AK}/20150830/us-east-1/kms/aws4_request, SignedHeaders={SIGNED}")).unwrap());
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!(
+                "AWS4-HMAC-SHA256 Credential={AK}/20150830/us-east-1/kms/aws4_request, SignedHeaders={SIGNED}"
+            ))
+            .unwrap(),
+        );
         assert_eq!(code(check(&h, BODY, &creds, now())), "IncompleteSignatureException");
         let mut h = vector_headers();
         h.remove("x-amz-date");
         assert_eq!(code(check(&h, BODY, &creds, now())), "IncompleteSignatureException");
         let mut h = base_headers();
-        h.insert("authorization", HeaderValue::from_static("AWS4-HMAC-SHA512 Credential=a/b/c/d/e, SignedHeaders=host, Signature=00"));
+        h.insert(
+            "authorization",
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA512 Credential=a/b/c/d/e, SignedHeaders=host, Signature=00",
+            ),
+        );
         assert_eq!(code(check(&h, BODY, &creds, now())), "IncompleteSignatureException");
         h.insert("authorization", authorization(AK, "20150830/us-east-1/kms", SIGNED, VECTOR_SIGNATURE));
         assert_eq!(code(check(&h, BODY, &creds, now())), "IncompleteSignatureException");
         // Wrong scope: region, service, terminator, date.
-        for scope in ["20150830/eu-west-1/kms/aws4_request", "20150830/us-east-1/s3/aws4_request",
-            "20150830/us-east-1/kms/aws5_request", "20150831/us-east-1/kms/aws4_request"]
-        {
+        for scope in [
+            "20150830/eu-west-1/kms/aws4_request",
+            "20150830/us-east-1/s3/aws4_request",
+            "20150830/us-east-1/kms/aws5_request",
+            "20150831/us-east-1/kms/aws4_request",
+        ] {
             let mut h = base_headers();
             h.insert("authorization", authorization(AK, scope, SIGNED, VECTOR_SIGNATURE));
             assert_eq!(code(check(&h, BODY, &creds, now())), "InvalidSignatureException", "{scope}");
         }
         // host / x-amz-target not signed.
         let mut h = base_headers();
-        h.insert("authorization", authorization(AK, "20150830/us-east-1/kms/aws4_request", "content-type;host;x-amz-date", VECTOR_SIGNATURE));
+        h.insert(
+            "authorization",
+            authorization(
+                AK,
+                "20150830/us-east-1/kms/aws4_request",
+                "content-type;host;x-amz-date",
+                VECTOR_SIGNATURE,
+            ),
+        );
         assert_eq!(code(check(&h, BODY, &creds, now())), "InvalidSignatureException");
         // x-amz-content-sha256 that lies about the body, or UNSIGNED-PAYLOAD.
-        for claimed in ["UNSIGNED-PAYLOAD", "3d22130d6a9deb9722cdc47cbf3f86786ad286a52fa60113a1680e8af524db9f"] {
+        for claimed in
+            ["UNSIGNED-PAYLOAD", "3d22130d6a9deb9722cdc47cbf3f86786ad286a52fa60113a1680e8af524db9f"]
+        {
             let mut h = vector_headers();
             h.insert(HeaderName::from_static("x-amz-content-sha256"), HeaderValue::from_static(claimed));
             assert_eq!(code(check(&h, BODY, &creds, now())), "InvalidSignatureException", "{claimed}");
@@ -593,7 +642,10 @@ mod tests {
         let request = SignedRequest { method: "POST", path: "/", query: None, headers: &h, body: b"{}" };
         let at = amz_date::parse(date).unwrap();
         assert!(verify(&request, &credentials(), "dev-1", at).is_ok());
-        assert_eq!(verify(&request, &credentials(), "us-east-1", at).unwrap_err().code, "InvalidSignatureException");
+        assert_eq!(
+            verify(&request, &credentials(), "us-east-1", at).unwrap_err().code,
+            "InvalidSignatureException"
+        );
     }
 
     #[test]
@@ -619,10 +671,21 @@ mod tests {
             }
             q
         };
-        let canonical = canonical_request("POST", "/", &params(None), true, &h, "host;x-amz-target", &hex(&Sha256::digest(body)));
-        assert!(canonical.contains("X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fkms%2Faws4_request"));
+        let canonical = canonical_request(
+            "POST",
+            "/",
+            &params(None),
+            true,
+            &h,
+            "host;x-amz-target",
+            &hex(&Sha256::digest(body)),
+        );
+        assert!(
+            canonical.contains("X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fkms%2Faws4_request")
+        );
         let to_sign = string_to_sign(DATE, "20150830/us-east-1/kms/aws4_request", &canonical);
-        let signature = hex(&hmac_sha256(&signing_key(SECRET, "20150830", "us-east-1", "kms"), to_sign.as_bytes()));
+        let signature =
+            hex(&hmac_sha256(&signing_key(SECRET, "20150830", "us-east-1", "kms"), to_sign.as_bytes()));
         let query: String = params(Some(&signature))
             .iter()
             .map(|(k, v)| format!("{}={}", uri_encode(k, false), uri_encode(v, false)))
@@ -630,12 +693,22 @@ mod tests {
             .join("&");
         let request = SignedRequest { method: "POST", path: "/", query: Some(&query), headers: &h, body };
         assert_eq!(verify(&request, &credentials(), "us-east-1", now() + 59).unwrap().principal, "alice");
-        assert_eq!(verify(&request, &credentials(), "us-east-1", now() + 61).unwrap_err().code, "InvalidSignatureException");
+        assert_eq!(
+            verify(&request, &credentials(), "us-east-1", now() + 61).unwrap_err().code,
+            "InvalidSignatureException"
+        );
         let tampered = SignedRequest { body: b"{\"Limit\": 1}", ..request };
-        assert_eq!(verify(&tampered, &credentials(), "us-east-1", now()).unwrap_err().code, "InvalidSignatureException");
+        assert_eq!(
+            verify(&tampered, &credentials(), "us-east-1", now()).unwrap_err().code,
+            "InvalidSignatureException"
+        );
         let no_signature = query.split("&X-Amz-Signature").next().unwrap().to_string();
-        let incomplete = SignedRequest { method: "POST", path: "/", query: Some(&no_signature), headers: &h, body };
-        assert_eq!(verify(&incomplete, &credentials(), "us-east-1", now()).unwrap_err().code, "IncompleteSignatureException");
+        let incomplete =
+            SignedRequest { method: "POST", path: "/", query: Some(&no_signature), headers: &h, body };
+        assert_eq!(
+            verify(&incomplete, &credentials(), "us-east-1", now()).unwrap_err().code,
+            "IncompleteSignatureException"
+        );
     }
 
     #[test]
@@ -643,6 +716,9 @@ mod tests {
         assert_eq!(uri_encode("a b/c~d", true), "a%20b/c~d");
         assert_eq!(uri_encode("a/b=", false), "a%2Fb%3D");
         assert_eq!(percent_decode("a%2Fb%zz%2"), "a/b%zz%2");
-        assert_eq!(parse_query("b=2&a=1&&c"), vec![("b".into(), "2".into()), ("a".into(), "1".into()), ("c".into(), "".into())]);
+        assert_eq!(
+            parse_query("b=2&a=1&&c"),
+            vec![("b".into(), "2".into()), ("a".into(), "1".into()), ("c".into(), "".into())]
+        );
     }
 }

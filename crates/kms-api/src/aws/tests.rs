@@ -102,7 +102,9 @@ fn absent_response_members_are_omitted_not_null() {
         enabled: true,
         ..Default::default()
     };
-    let json = c.encode("kms.v1.DescribeKeyResponse", &pb::DescribeKeyResponse { key_metadata: Some(minimal) }).unwrap();
+    let json = c
+        .encode("kms.v1.DescribeKeyResponse", &pb::DescribeKeyResponse { key_metadata: Some(minimal) })
+        .unwrap();
     assert_eq!(json, json!({"KeyMetadata": {"KeyId": "k", "Enabled": true, "KeyState": "Enabled"}}));
     // Top-level empty lists stay (an empty listing), the marker goes, Truncated is always written.
     let json = c.encode("kms.v1.ListAliasesResponse", &pb::ListAliasesResponse::default()).unwrap();
@@ -138,8 +140,9 @@ fn requests_decode_blobs_maps_lists_enums_and_presence() {
     assert_eq!(req.grant_tokens, ["t1", "t2"]);
     assert_eq!(req.encryption_algorithm, pb::EncryptionAlgorithmSpec::SymmetricDefault as i32);
     assert_eq!(req.dry_run, Some(false), "an explicit false is present");
-    let req: pb::EncryptRequest =
-        c.decode("kms.v1.EncryptRequest", &json!({"KeyId": "k", "Plaintext": "AA==", "DryRun": null})).unwrap();
+    let req: pb::EncryptRequest = c
+        .decode("kms.v1.EncryptRequest", &json!({"KeyId": "k", "Plaintext": "AA==", "DryRun": null}))
+        .unwrap();
     assert_eq!(req.dry_run, None);
     assert_eq!(req.encryption_algorithm, 0);
 
@@ -167,7 +170,10 @@ fn requests_decode_blobs_maps_lists_enums_and_presence() {
         .unwrap();
     assert_eq!(req.valid_to, ts(1_700_000_000, 250_000_000));
     let req: pb::ListKeyRotationsRequest = c
-        .decode("kms.v1.ListKeyRotationsRequest", &json!({"KeyId": "k", "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}))
+        .decode(
+            "kms.v1.ListKeyRotationsRequest",
+            &json!({"KeyId": "k", "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}),
+        )
         .unwrap();
     assert_eq!(req.include_key_material, pb::IncludeKeyMaterial::AllKeyMaterial as i32);
 }
@@ -199,12 +205,17 @@ fn wrong_types_are_serialization_errors_and_bad_values_validation_errors() {
         assert_eq!(err.code, "SerializationException", "{limit}");
     }
     for valid_to in [json!("2030-01-01"), json!(-1), json!(1e20)] {
-        let input = json!({"KeyId": "k", "ImportToken": "AA==", "EncryptedKeyMaterial": "AA==", "ValidTo": valid_to});
+        let input =
+            json!({"KeyId": "k", "ImportToken": "AA==", "EncryptedKeyMaterial": "AA==", "ValidTo": valid_to});
         assert_eq!(decode_err("kms.v1.ImportKeyMaterialRequest", input).code, "SerializationException");
     }
     let err = decode_err("kms.v1.CreateKeyRequest", json!({"KeySpec": "AES_999"}));
     assert_eq!(err.code, "ValidationException");
-    assert!(err.message.contains("'AES_999' at 'keySpec'") && err.message.contains("HMAC_256"), "{}", err.message);
+    assert!(
+        err.message.contains("'AES_999' at 'keySpec'") && err.message.contains("HMAC_256"),
+        "{}",
+        err.message
+    );
     let err = decode_err("kms.v1.CreateKeyRequest", json!({"Tags": [{"TagKey": 1}]}));
     assert_eq!(err.code, "SerializationException");
     assert!(err.message.contains("tags.1.member.tagKey"), "{}", err.message);
@@ -289,12 +300,20 @@ fn signed(target: &str, body: &[u8], secret: &str, access_key: &str, at: i64) ->
     let scope = format!("{}/{REGION}/kms/aws4_request", &date[..8]);
     let to_sign = string_to_sign(&date, &scope, &canonical);
     let signature = hex(&hmac_sha256(&signing_key(secret, &date[..8], REGION, "kms"), to_sign.as_bytes()));
-    let auth = format!("AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={names}, Signature={signature}");
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={names}, Signature={signature}"
+    );
     h.insert("authorization", HeaderValue::from_str(&auth).unwrap());
     h
 }
 
-async fn send(e: &Endpoint<Recorder>, method: Method, path: &str, headers: &HeaderMap, body: &[u8]) -> (u16, Json) {
+async fn send(
+    e: &Endpoint<Recorder>,
+    method: Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (u16, Json) {
     let incoming = Incoming { method: &method, path, query: None, headers };
     let answer = e.handle_at(&incoming, &Bytes::copy_from_slice(body), "req-1", NOW).await;
     let json: Json = serde_json::from_slice(&answer.body).unwrap();
@@ -331,11 +350,41 @@ async fn nothing_runs_on_an_authentication_failure() {
     let body = br#"{"KeyId": "k"}"#;
     let target = "TrentService.ScheduleKeyDeletion";
     let cases: Vec<(&str, HeaderMap, &[u8], u16, &str)> = vec![
-        ("wrong secret", signed(target, body, "other", "AKIDTEST", NOW), body, 400, "InvalidSignatureException"),
-        ("tampered body", signed(target, body, SECRET, "AKIDTEST", NOW), br#"{"KeyId": "x"}"#, 400, "InvalidSignatureException"),
-        ("expired", signed(target, body, SECRET, "AKIDTEST", NOW - 301), body, 400, "InvalidSignatureException"),
-        ("from the future", signed(target, body, SECRET, "AKIDTEST", NOW + 301), body, 400, "InvalidSignatureException"),
-        ("unknown key", signed(target, body, SECRET, "AKIDOTHER", NOW), body, 400, "UnrecognizedClientException"),
+        (
+            "wrong secret",
+            signed(target, body, "other", "AKIDTEST", NOW),
+            body,
+            400,
+            "InvalidSignatureException",
+        ),
+        (
+            "tampered body",
+            signed(target, body, SECRET, "AKIDTEST", NOW),
+            br#"{"KeyId": "x"}"#,
+            400,
+            "InvalidSignatureException",
+        ),
+        (
+            "expired",
+            signed(target, body, SECRET, "AKIDTEST", NOW - 301),
+            body,
+            400,
+            "InvalidSignatureException",
+        ),
+        (
+            "from the future",
+            signed(target, body, SECRET, "AKIDTEST", NOW + 301),
+            body,
+            400,
+            "InvalidSignatureException",
+        ),
+        (
+            "unknown key",
+            signed(target, body, SECRET, "AKIDOTHER", NOW),
+            body,
+            400,
+            "UnrecognizedClientException",
+        ),
         ("unsigned", HeaderMap::new(), body, 403, "MissingAuthenticationTokenException"),
     ];
     for (what, headers, sent, status, code) in cases {
@@ -344,7 +393,10 @@ async fn nothing_runs_on_an_authentication_failure() {
         assert!(json["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
     }
     let mut incomplete = signed(target, body, SECRET, "AKIDTEST", NOW);
-    incomplete.insert("authorization", HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=AKIDTEST/20251128/dev-1/kms/aws4_request"));
+    incomplete.insert(
+        "authorization",
+        HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=AKIDTEST/20251128/dev-1/kms/aws4_request"),
+    );
     let (status, json) = send(&e, Method::POST, "/", &incomplete, body).await;
     assert_eq!((status, json["__type"].as_str()), (400, Some("IncompleteSignatureException")));
     assert_eq!(calls(&e), 0, "the backend must never run");

@@ -6,19 +6,21 @@
 
 use crate::caller::Caller;
 use crate::convert::{enum_in, enum_out};
+use crate::engine;
 use crate::kms::{Kms, crypto_error};
 use kms_core::key::KeyRecord;
-use kms_core::spec::{DataKeySpec, EncryptionAlgorithm, KeyFamily, KeyUsage, MacAlgorithm};
+use kms_core::spec::{DataKeySpec, EncryptionAlgorithm, KeyAlgorithms, KeyFamily, KeyUsage, MacAlgorithm};
 use kms_core::{ErrorKind, KmsError, KmsResult};
+use kms_crypto::asymmetric as asym;
 use kms_crypto::{BlobHeader, EncryptionContext, SecretBytes};
 use kms_proto::v1 as pb;
 use std::collections::HashMap;
 
-const MAX_PLAINTEXT: usize = 4096;
-const MAX_CIPHERTEXT: usize = 6144;
+pub(crate) const MAX_PLAINTEXT: usize = 4096;
+pub(crate) const MAX_CIPHERTEXT: usize = 6144;
 const MAX_GRANT_TOKENS: usize = 10;
 
-fn check_blob_len(field: &str, value: &[u8], max: usize) -> KmsResult<()> {
+pub(crate) fn check_blob_len(field: &str, value: &[u8], max: usize) -> KmsResult<()> {
     if value.is_empty() || value.len() > max {
         return Err(KmsError::validation(format!(
             "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member \
@@ -29,7 +31,7 @@ fn check_blob_len(field: &str, value: &[u8], max: usize) -> KmsResult<()> {
     Ok(())
 }
 
-fn check_grant_tokens(tokens: &[String]) -> KmsResult<()> {
+pub(crate) fn check_grant_tokens(tokens: &[String]) -> KmsResult<()> {
     if tokens.len() > MAX_GRANT_TOKENS || tokens.iter().any(|t| t.is_empty() || t.len() > 8192) {
         return Err(KmsError::validation(format!(
             "GrantTokens takes at most {MAX_GRANT_TOKENS} tokens of 1 to 8192 characters"
@@ -38,12 +40,12 @@ fn check_grant_tokens(tokens: &[String]) -> KmsResult<()> {
     Ok(())
 }
 
-fn context(map: HashMap<String, String>) -> EncryptionContext {
+pub(crate) fn context(map: HashMap<String, String>) -> EncryptionContext {
     map.into_iter().collect()
 }
 
 /// AWS answers a successful dry run with an exception, so clients cannot mistake it for work done.
-fn dry_run_gate(dry_run: Option<bool>) -> KmsResult<()> {
+pub(crate) fn dry_run_gate(dry_run: Option<bool>) -> KmsResult<()> {
     if dry_run == Some(true) {
         return Err(KmsError::new(
             ErrorKind::DryRunOperationException,
@@ -53,11 +55,47 @@ fn dry_run_gate(dry_run: Option<bool>) -> KmsResult<()> {
     Ok(())
 }
 
-fn check_symmetric_algorithm(raw: i32) -> KmsResult<()> {
-    match enum_in::<pb::EncryptionAlgorithmSpec, EncryptionAlgorithm>("EncryptionAlgorithm", raw)? {
+fn encryption_algorithm(field: &str, raw: i32) -> KmsResult<Option<EncryptionAlgorithm>> {
+    enum_in::<pb::EncryptionAlgorithmSpec, EncryptionAlgorithm>(field, raw)
+}
+
+/// The state and usage gate of every cryptographic operation.
+pub(crate) fn check_crypto_key(key: &KeyRecord, usage: KeyUsage, operation: &str) -> KmsResult<()> {
+    key.check_usable()?;
+    key.check_usage(usage, operation)
+}
+
+fn symmetric_algorithm(algorithm: Option<EncryptionAlgorithm>) -> KmsResult<()> {
+    match algorithm {
         None | Some(EncryptionAlgorithm::SymmetricDefault) => Ok(()),
         Some(other) => Err(KmsError::invalid_key_usage(format!(
             "EncryptionAlgorithm {other} is not valid for a symmetric encryption key"
+        ))),
+    }
+}
+
+/// RSA keys: the algorithm is required and must be one the key offers; no encryption context.
+fn asymmetric_algorithm(
+    key: &KeyRecord,
+    algorithm: Option<EncryptionAlgorithm>,
+    context: &EncryptionContext,
+) -> KmsResult<EncryptionAlgorithm> {
+    if !context.is_empty() {
+        return Err(KmsError::validation(format!(
+            "EncryptionContext is not supported with asymmetric key {}",
+            key.key_id
+        )));
+    }
+    let allowed = KeyAlgorithms::for_key(key.key_spec, key.key_usage).encryption;
+    match algorithm {
+        Some(algorithm) if allowed.contains(&algorithm) => Ok(algorithm),
+        Some(algorithm) => Err(KmsError::invalid_key_usage(format!(
+            "EncryptionAlgorithm {algorithm} is not valid for key {} ({})",
+            key.key_id, key.key_spec
+        ))),
+        None => Err(KmsError::validation(format!(
+            "EncryptionAlgorithm is required for asymmetric key {} ({})",
+            key.key_id, key.key_spec
         ))),
     }
 }
@@ -73,24 +111,84 @@ impl Kms {
     /// A key that may encrypt and decrypt right now.
     async fn encryption_key(&self, key_id: &str, operation: &str) -> KmsResult<KeyRecord> {
         let key = self.key(key_id, true).await?;
-        self.check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
+        check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
         Ok(key)
     }
 
-    fn check_crypto_key(&self, key: &KeyRecord, usage: KeyUsage, operation: &str) -> KmsResult<()> {
-        key.check_usable()?;
-        key.check_usage(usage, operation)?;
-        if key.key_spec.family() == KeyFamily::Asymmetric {
-            return Err(KmsError::unsupported(format!(
-                "{operation} with {} keys is not supported by this server yet",
-                key.key_spec
+    /// Encrypts `plaintext` under `key` with `algorithm` (AWS's rules: symmetric keys take
+    /// SYMMETRIC_DEFAULT and an encryption context; RSA keys need an OAEP algorithm and take no
+    /// context). Returns the ciphertext, the material id and the algorithm used. Shared by
+    /// Encrypt and ReEncrypt.
+    fn encrypt_with(
+        &self,
+        key: &KeyRecord,
+        algorithm: Option<EncryptionAlgorithm>,
+        context: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> KmsResult<(Vec<u8>, String, EncryptionAlgorithm)> {
+        match key.key_spec.family() {
+            KeyFamily::Asymmetric => {
+                let algorithm = asymmetric_algorithm(key, algorithm, context)?;
+                let rsa = engine::rsa_encryption_algorithm(algorithm)?;
+                let ciphertext = asym::rsa_encrypt(&key.public_key, rsa, plaintext).map_err(crypto_error)?;
+                Ok((ciphertext, key.current_material()?.material_id.clone(), algorithm))
+            }
+            _ => {
+                symmetric_algorithm(algorithm)?;
+                let (blob, material_id) = self.seal_blob(key, context, plaintext)?;
+                Ok((blob, material_id, EncryptionAlgorithm::SymmetricDefault))
+            }
+        }
+    }
+
+    /// Decrypts `blob`: with the RSA key named by `key_id` when that is an asymmetric key,
+    /// otherwise as a symmetric blob that names its own key. Shared by Decrypt and ReEncrypt.
+    async fn decrypt_with(
+        &self,
+        blob: &[u8],
+        context: &EncryptionContext,
+        key_id: Option<&str>,
+        algorithm: Option<EncryptionAlgorithm>,
+        operation: &str,
+    ) -> KmsResult<(KeyRecord, SecretBytes, String, EncryptionAlgorithm)> {
+        check_blob_len("ciphertextBlob", blob, MAX_CIPHERTEXT)?;
+        if let Some(key_id) = key_id {
+            let key = self.key(key_id, true).await?;
+            if key.key_spec.family() == KeyFamily::Asymmetric {
+                check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
+                let algorithm = asymmetric_algorithm(&key, algorithm, context)?;
+                let spec = engine::asymmetric_spec(key.key_spec)?;
+                let material = key.current_material()?;
+                let private = self.unseal(&key, material)?;
+                let rsa = engine::rsa_encryption_algorithm(algorithm)?;
+                let plaintext = asym::rsa_decrypt(spec, private.expose(), rsa, blob).map_err(crypto_error)?;
+                let material_id = material.material_id.clone();
+                return Ok((key, plaintext, material_id, algorithm));
+            }
+        }
+        symmetric_algorithm(algorithm)?;
+        let (key, plaintext, material_id) = self.open_blob(blob, context, key_id, operation).await?;
+        Ok((key, plaintext, material_id, EncryptionAlgorithm::SymmetricDefault))
+    }
+
+    /// A symmetric encryption key: data keys and data key pairs are only encrypted under these.
+    pub(crate) async fn symmetric_encryption_key(
+        &self,
+        key_id: &str,
+        operation: &str,
+    ) -> KmsResult<KeyRecord> {
+        let key = self.encryption_key(key_id, operation).await?;
+        if key.key_spec.family() != KeyFamily::Symmetric {
+            return Err(KmsError::invalid_key_usage(format!(
+                "{operation} needs a symmetric encryption key; key {} is {}",
+                key.key_id, key.key_spec
             )));
         }
-        Ok(())
+        Ok(key)
     }
 
     /// Encrypts under the key's current material. Shared by Encrypt, ReEncrypt and data keys.
-    fn seal_blob(
+    pub(crate) fn seal_blob(
         &self,
         key: &KeyRecord,
         context: &EncryptionContext,
@@ -113,7 +211,6 @@ impl Kms {
         expected_key_id: Option<&str>,
         operation: &str,
     ) -> KmsResult<(KeyRecord, SecretBytes, String)> {
-        check_blob_len("ciphertextBlob", blob, MAX_CIPHERTEXT)?;
         let header = kms_crypto::parse_header(blob).map_err(crypto_error)?;
         let key = match self.key(&header.key_id, false).await {
             Ok(key) => key,
@@ -134,7 +231,7 @@ impl Kms {
                 )));
             }
         }
-        self.check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
+        check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
         let material = key.material(header.material_version).ok_or_else(|| {
             KmsError::invalid_ciphertext("ciphertext names key material this key does not have")
         })?;
@@ -147,32 +244,34 @@ impl Kms {
     pub async fn encrypt(&self, _caller: &Caller, req: pb::EncryptRequest) -> KmsResult<pb::EncryptResponse> {
         check_grant_tokens(&req.grant_tokens)?;
         check_blob_len("plaintext", &req.plaintext, MAX_PLAINTEXT)?;
-        check_symmetric_algorithm(req.encryption_algorithm)?;
+        let algorithm = encryption_algorithm("encryptionAlgorithm", req.encryption_algorithm)?;
         let key = self.encryption_key(&req.key_id, "Encrypt").await?;
-        dry_run_gate(req.dry_run)?;
         let plaintext = SecretBytes::new(req.plaintext);
-        let (blob, _) = self.seal_blob(&key, &context(req.encryption_context), plaintext.expose())?;
+        let ctx = context(req.encryption_context);
+        let (blob, _, algorithm) = self.encrypt_with(&key, algorithm, &ctx, plaintext.expose())?;
+        dry_run_gate(req.dry_run)?;
         Ok(pb::EncryptResponse {
             ciphertext_blob: blob,
             key_id: self.key_arn(&key.key_id),
-            encryption_algorithm: pb::EncryptionAlgorithmSpec::SymmetricDefault.into(),
+            encryption_algorithm: enum_out::<pb::EncryptionAlgorithmSpec>(algorithm),
         })
     }
 
     pub async fn decrypt(&self, _caller: &Caller, req: pb::DecryptRequest) -> KmsResult<pb::DecryptResponse> {
         check_grant_tokens(&req.grant_tokens)?;
-        check_symmetric_algorithm(req.encryption_algorithm)?;
+        let algorithm = encryption_algorithm("encryptionAlgorithm", req.encryption_algorithm)?;
         if req.recipient.is_some() {
             return Err(KmsError::unsupported("Recipient (Nitro Enclaves attestation) is not supported"));
         }
         let ctx = context(req.encryption_context);
-        let (key, plaintext, material_id) =
-            self.open_blob(&req.ciphertext_blob, &ctx, req.key_id.as_deref(), "Decrypt").await?;
+        let (key, plaintext, material_id, algorithm) = self
+            .decrypt_with(&req.ciphertext_blob, &ctx, req.key_id.as_deref(), algorithm, "Decrypt")
+            .await?;
         dry_run_gate(req.dry_run)?;
         Ok(pb::DecryptResponse {
             key_id: self.key_arn(&key.key_id),
             plaintext: plaintext.expose().to_vec(),
-            encryption_algorithm: pb::EncryptionAlgorithmSpec::SymmetricDefault.into(),
+            encryption_algorithm: enum_out::<pb::EncryptionAlgorithmSpec>(algorithm),
             ciphertext_for_recipient: Vec::new(),
             key_material_id: material_id,
         })
@@ -184,23 +283,31 @@ impl Kms {
         req: pb::ReEncryptRequest,
     ) -> KmsResult<pb::ReEncryptResponse> {
         check_grant_tokens(&req.grant_tokens)?;
-        check_symmetric_algorithm(req.source_encryption_algorithm)?;
-        check_symmetric_algorithm(req.destination_encryption_algorithm)?;
+        let source_algorithm =
+            encryption_algorithm("sourceEncryptionAlgorithm", req.source_encryption_algorithm)?;
+        let destination_algorithm =
+            encryption_algorithm("destinationEncryptionAlgorithm", req.destination_encryption_algorithm)?;
         let destination = self.encryption_key(&req.destination_key_id, "ReEncrypt").await?;
         let source_ctx = context(req.source_encryption_context);
-        let (source, plaintext, source_material_id) = self
-            .open_blob(&req.ciphertext_blob, &source_ctx, req.source_key_id.as_deref(), "ReEncrypt")
+        let (source, plaintext, source_material_id, source_algorithm) = self
+            .decrypt_with(
+                &req.ciphertext_blob,
+                &source_ctx,
+                req.source_key_id.as_deref(),
+                source_algorithm,
+                "ReEncrypt",
+            )
             .await?;
-        dry_run_gate(req.dry_run)?;
         let destination_ctx = context(req.destination_encryption_context);
-        let (blob, destination_material_id) =
-            self.seal_blob(&destination, &destination_ctx, plaintext.expose())?;
+        let (blob, destination_material_id, destination_algorithm) =
+            self.encrypt_with(&destination, destination_algorithm, &destination_ctx, plaintext.expose())?;
+        dry_run_gate(req.dry_run)?;
         Ok(pb::ReEncryptResponse {
             ciphertext_blob: blob,
             source_key_id: self.key_arn(&source.key_id),
             key_id: self.key_arn(&destination.key_id),
-            source_encryption_algorithm: pb::EncryptionAlgorithmSpec::SymmetricDefault.into(),
-            destination_encryption_algorithm: pb::EncryptionAlgorithmSpec::SymmetricDefault.into(),
+            source_encryption_algorithm: enum_out::<pb::EncryptionAlgorithmSpec>(source_algorithm),
+            destination_encryption_algorithm: enum_out::<pb::EncryptionAlgorithmSpec>(destination_algorithm),
             source_key_material_id: source_material_id,
             destination_key_material_id: destination_material_id,
         })
@@ -225,7 +332,7 @@ impl Kms {
             (Some(spec), None) => spec.byte_len(),
             (None, Some(n)) => random_len(n)?,
         };
-        let key = self.encryption_key(key_id, operation).await?;
+        let key = self.symmetric_encryption_key(key_id, operation).await?;
         dry_run_gate(dry_run)?;
         let data_key = kms_crypto::random_bytes(len).map_err(crypto_error)?;
         let (blob, material_id) = self.seal_blob(&key, &context(encryption_context), data_key.expose())?;
@@ -314,7 +421,7 @@ impl Kms {
         let algorithm = enum_in::<pb::MacAlgorithmSpec, MacAlgorithm>("MacAlgorithm", algorithm_raw)?
             .ok_or_else(|| KmsError::validation("MacAlgorithm is required"))?;
         let key = self.key(key_id, true).await?;
-        self.check_crypto_key(&key, KeyUsage::GenerateVerifyMac, operation)?;
+        check_crypto_key(&key, KeyUsage::GenerateVerifyMac, operation)?;
         if key.key_spec.mac_algorithm() != Some(algorithm) {
             return Err(KmsError::invalid_key_usage(format!(
                 "MacAlgorithm {algorithm} is not valid for key {} ({})",
@@ -334,7 +441,7 @@ impl Kms {
         let (key, algorithm, secret) =
             self.mac_key(&req.key_id, req.mac_algorithm, &req.message, "GenerateMac").await?;
         dry_run_gate(req.dry_run)?;
-        let mac = kms_crypto::generate_mac(crypto_mac(algorithm), secret.expose(), &req.message);
+        let mac = kms_crypto::generate_mac(engine::mac_algorithm(algorithm), secret.expose(), &req.message);
         Ok(pb::GenerateMacResponse {
             mac,
             mac_algorithm: enum_out::<pb::MacAlgorithmSpec>(algorithm),
@@ -352,7 +459,8 @@ impl Kms {
         let (key, algorithm, secret) =
             self.mac_key(&req.key_id, req.mac_algorithm, &req.message, "VerifyMac").await?;
         dry_run_gate(req.dry_run)?;
-        if !kms_crypto::verify_mac(crypto_mac(algorithm), secret.expose(), &req.message, &req.mac) {
+        if !kms_crypto::verify_mac(engine::mac_algorithm(algorithm), secret.expose(), &req.message, &req.mac)
+        {
             return Err(KmsError::invalid_mac("the MAC does not match the message and key"));
         }
         Ok(pb::VerifyMacResponse {
@@ -372,14 +480,5 @@ fn random_len(n: i32) -> KmsResult<usize> {
             "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy \
              constraint: Member must have value between 1 and 1024, inclusive"
         )))
-    }
-}
-
-fn crypto_mac(algorithm: MacAlgorithm) -> kms_crypto::MacAlgorithm {
-    match algorithm {
-        MacAlgorithm::HmacSha224 => kms_crypto::MacAlgorithm::HmacSha224,
-        MacAlgorithm::HmacSha256 => kms_crypto::MacAlgorithm::HmacSha256,
-        MacAlgorithm::HmacSha384 => kms_crypto::MacAlgorithm::HmacSha384,
-        MacAlgorithm::HmacSha512 => kms_crypto::MacAlgorithm::HmacSha512,
     }
 }

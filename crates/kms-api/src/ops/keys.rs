@@ -53,7 +53,7 @@ impl Kms {
 
         let key_id = new_key_id(multi_region);
         // Material is generated and sealed before proposing: the Raft log only sees it sealed.
-        let material = self.new_material(&key_id, key_spec, 0, None)?;
+        let (material, public_key) = self.new_material(&key_id, key_spec, 0, None).await?;
         let key = KeyRecord {
             key_id,
             creation_date: self.now(),
@@ -67,6 +67,7 @@ impl Kms {
             pending_window_days: None,
             tags,
             materials: vec![material],
+            public_key,
             rotation: RotationSchedule::default(),
             on_demand_rotations: 0,
         };

@@ -2,6 +2,7 @@
 //! takes the caller and the kms.v1 request, and returns the kms.v1 response or an AWS exception.
 
 mod aliases;
+mod asymmetric;
 mod crypto;
 mod keys;
 mod rotation;

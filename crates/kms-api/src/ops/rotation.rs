@@ -70,8 +70,16 @@ impl Kms {
     /// Adds a material version. The state machine re-checks every rule against the state it
     /// applies on, so a stale read here can only lead to a refused command, never a wrong one.
     pub(crate) async fn rotate(&self, key: &KeyRecord, rotation_type: RotationType) -> KmsResult<KeyRecord> {
+        // Checked here too (the state machine has the last word) so that no material is generated
+        // for a key that cannot rotate.
+        key.check_rotatable(if rotation_type == RotationType::Automatic {
+            "automatic rotation"
+        } else {
+            "RotateKeyOnDemand"
+        })?;
         let version = key.materials.len() as u32;
-        let material = self.new_material(&key.key_id, key.key_spec, version, Some(rotation_type))?;
+        let (material, _) =
+            self.new_material(&key.key_id, key.key_spec, version, Some(rotation_type)).await?;
         let command = Command::ChangeKey {
             key_id: key.key_id.clone(),
             change: KeyChange::Rotate { material },
