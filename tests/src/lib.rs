@@ -38,19 +38,28 @@ pub struct Node {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     raft_listen: SocketAddr,
+    /// The AWS JSON 1.1 endpoint (`--aws-listen`); see [`AWS_DEV_ACCESS_KEY_ID`].
+    pub aws_listen: SocketAddr,
     log: PathBuf,
 }
+
+/// The fixed credential and region `kmsd dev` accepts on its AWS endpoint.
+pub const AWS_DEV_ACCESS_KEY_ID: &str = "kmsdev";
+pub const AWS_DEV_SECRET_ACCESS_KEY: &str = "kmsdevsecret";
+pub const AWS_DEV_REGION: &str = "dev-1";
 
 impl Node {
     /// Starts a node in `data_dir` (created if missing) and waits until it serves requests.
     pub async fn start(data_dir: &Path) -> Node {
         let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let raft_listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let aws_listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut node = Node {
             child: None,
             data_dir: data_dir.to_path_buf(),
             listen,
             raft_listen,
+            aws_listen,
             log: data_dir.with_extension("log"),
         };
         node.spawn().await;
@@ -63,6 +72,7 @@ impl Node {
             .args(["dev", "--data-dir"])
             .arg(&self.data_dir)
             .args(["--listen", &self.listen.to_string(), "--raft-listen", &self.raft_listen.to_string()])
+            .args(["--aws-listen", &self.aws_listen.to_string()])
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -95,6 +105,11 @@ impl Node {
 
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.listen)
+    }
+
+    /// The AWS endpoint URL, for `--endpoint-url` / `endpoint_url`.
+    pub fn aws_endpoint(&self) -> String {
+        format!("http://{}", self.aws_listen)
     }
 
     async fn try_client(&self) -> Result<Client, tonic::transport::Error> {
@@ -594,7 +609,7 @@ pub async fn workload(
             a.keys.push(key_id.clone());
             a.writes.push((started, Instant::now()));
         }
-        let rounds = if i % 3 == 0 { 2 } else { 1 };
+        let rounds = if i.is_multiple_of(3) { 2 } else { 1 };
         for round in 0..rounds {
             if round == 1 {
                 let started = Instant::now();
@@ -646,5 +661,26 @@ pub async fn verify_on(cluster: &Cluster, id: u64, acked: &Acked) {
             .unwrap_or_else(|e| panic!("node {id}: acknowledged ciphertext does not decrypt: {e}"))
             .into_inner();
         assert_eq!(&response.plaintext, plaintext, "node {id}: wrong plaintext");
+    }
+}
+
+impl Drop for Cluster {
+    /// On a failing test, shows the end of every node's log (including discarded nodes).
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            node.kill();
+        }
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut dirs: Vec<PathBuf> =
+            std::fs::read_dir(self.tmp.path()).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        dirs.sort();
+        for dir in dirs {
+            let log = std::fs::read_to_string(dir.join("kmsd.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!("==== {} (last {} lines) ====\n{}", dir.display(), tail.len(), tail.join("\n"));
+        }
     }
 }

@@ -76,6 +76,12 @@ aws_operations! {
     "GetKeyRotationStatus" => get_key_rotation_status(GetKeyRotationStatusRequest, GetKeyRotationStatusResponse);
     "RotateKeyOnDemand" => rotate_key_on_demand(RotateKeyOnDemandRequest, RotateKeyOnDemandResponse);
     "ListKeyRotations" => list_key_rotations(ListKeyRotationsRequest, ListKeyRotationsResponse);
+    "GetPublicKey" => get_public_key(GetPublicKeyRequest, GetPublicKeyResponse);
+    "Sign" => sign(SignRequest, SignResponse);
+    "Verify" => verify(VerifyRequest, VerifyResponse);
+    "DeriveSharedSecret" => derive_shared_secret(DeriveSharedSecretRequest, DeriveSharedSecretResponse);
+    "GenerateDataKeyPair" => generate_data_key_pair(GenerateDataKeyPairRequest, GenerateDataKeyPairResponse);
+    "GenerateDataKeyPairWithoutPlaintext" => generate_data_key_pair_without_plaintext(GenerateDataKeyPairWithoutPlaintextRequest, GenerateDataKeyPairWithoutPlaintextResponse);
 }
 
 /// Whether `operation` is a method of the kms.v1 service (i.e. an AWS KMS operation).

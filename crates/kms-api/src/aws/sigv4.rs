@@ -91,12 +91,12 @@ pub fn verify(
     let credential = credentials.get(&claim.access_key_id).ok_or_else(AwsError::unrecognized_client)?;
 
     let body_hash = hex(&Sha256::digest(request.body));
-    if let Some(claimed) = request.headers.get("x-amz-content-sha256") {
-        if claimed.as_bytes() != body_hash.as_bytes() {
-            return Err(AwsError::invalid_signature(
-                "The x-amz-content-sha256 header does not match the SHA-256 of the request body.",
-            ));
-        }
+    if let Some(claimed) = request.headers.get("x-amz-content-sha256")
+        && claimed.as_bytes() != body_hash.as_bytes()
+    {
+        return Err(AwsError::invalid_signature(
+            "The x-amz-content-sha256 header does not match the SHA-256 of the request body.",
+        ));
     }
     let canonical = canonical_request(
         request.method,
@@ -323,12 +323,13 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex_value(bytes[i + 1]), hex_value(bytes[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

@@ -249,13 +249,14 @@ fn missing_required_members_are_validation_errors_naming_them() {
 #[test]
 fn pending_and_unknown_operations() {
     let c = codec();
-    assert_eq!(operations::IMPLEMENTED.len(), 28);
+    assert_eq!(operations::IMPLEMENTED.len(), 34);
     // A pending operation validates its input, then says it is not implemented yet.
-    let input = json!({"KeyId": "k", "Message": "AA==", "SigningAlgorithm": "ECDSA_SHA_256"});
-    let err = operations::not_implemented(&c, "Sign", &input).unwrap_err();
+    let input = json!({"KeyId": "k", "PolicyName": "default"});
+    let err = operations::not_implemented(&c, "GetKeyPolicy", &input).unwrap_err();
     assert_eq!((err.status, err.code), (400, "UnsupportedOperationException"));
-    assert!(err.message.contains("Sign"), "{}", err.message);
-    assert_eq!(operations::not_implemented(&c, "Sign", &json!({})).unwrap_err().code, "ValidationException");
+    assert!(err.message.contains("GetKeyPolicy"), "{}", err.message);
+    let err = operations::not_implemented(&c, "GetKeyPolicy", &json!({})).unwrap_err();
+    assert_eq!(err.code, "ValidationException");
     let err = operations::not_implemented(&c, "Frobnicate", &json!({})).unwrap_err();
     assert_eq!((err.status, err.code), (400, "UnknownOperationException"));
 }

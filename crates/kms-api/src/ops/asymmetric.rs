@@ -62,8 +62,9 @@ impl Kms {
     /// A key for an asymmetric operation, gated on state, usage and family.
     async fn asymmetric_key(&self, key_id: &str, usage: KeyUsage, operation: &str) -> KmsResult<KeyRecord> {
         let key = self.key(key_id, true).await?;
-        check_asymmetric(&key, operation)?;
+        // Usage first: AWS answers Sign with a symmetric key with InvalidKeyUsageException.
         check_crypto_key(&key, usage, operation)?;
+        check_asymmetric(&key, operation)?;
         Ok(key)
     }
 

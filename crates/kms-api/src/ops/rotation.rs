@@ -12,6 +12,8 @@ use kms_core::{KmsError, KmsResult};
 use kms_proto::v1 as pb;
 
 impl Kms {
+    // AWS answers the bare key id (not the ARN) in the rotation operations' responses.
+
     pub async fn enable_key_rotation(
         &self,
         _caller: &Caller,
@@ -50,7 +52,7 @@ impl Kms {
         let rotation = &key.rotation;
         Ok(pb::GetKeyRotationStatusResponse {
             key_rotation_enabled: rotation.enabled,
-            key_id: self.key_arn(&key.key_id),
+            key_id: key.key_id.clone(),
             rotation_period_in_days: rotation.enabled.then_some(rotation.period_days as i32),
             next_rotation_date: rotation.next_rotation.filter(|_| rotation.enabled).map(timestamp),
             on_demand_rotation_start_date: None,
@@ -64,7 +66,7 @@ impl Kms {
     ) -> KmsResult<pb::RotateKeyOnDemandResponse> {
         let key = self.key(&req.key_id, false).await?;
         let key = self.rotate(&key, RotationType::OnDemand).await?;
-        Ok(pb::RotateKeyOnDemandResponse { key_id: self.key_arn(&key.key_id) })
+        Ok(pb::RotateKeyOnDemandResponse { key_id: key.key_id })
     }
 
     /// Adds a material version. The state machine re-checks every rule against the state it
@@ -120,7 +122,7 @@ impl Kms {
             .by_ref()
             .take(limit)
             .map(|m| pb::RotationsListEntry {
-                key_id: self.key_arn(&key.key_id),
+                key_id: key.key_id.clone(),
                 key_material_id: m.material_id.clone(),
                 key_material_state: if m.version as usize == current {
                     pb::KeyMaterialState::Current.into()
