@@ -122,9 +122,9 @@ async fn operations_not_built_yet_answer_unimplemented_naming_the_operation() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("node")).await;
     let mut c = node.client().await;
-    let status = c.sign(pb::SignRequest::default()).await.unwrap_err();
+    let status = c.get_key_last_usage(pb::GetKeyLastUsageRequest::default()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert!(status.message().contains("Sign"), "{status:?}");
+    assert!(status.message().contains("GetKeyLastUsage"), "{status:?}");
     let status = c.create_grant(pb::CreateGrantRequest::default()).await.unwrap_err();
     assert!(status.message().contains("CreateGrant"), "{status:?}");
     // The node is unharmed.
