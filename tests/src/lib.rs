@@ -308,7 +308,12 @@ impl ClusterNode {
             if admin.get_cluster_status(admin_pb::GetClusterStatusRequest {}).await.is_ok() {
                 return;
             }
-            assert!(Instant::now() < deadline, "kmsd {} not serving after 60 s; log:\n{}", self.id, self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "kmsd {} not serving after 60 s; log:\n{}",
+                self.id,
+                self.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -548,8 +553,7 @@ fn write_root_key(path: &Path) {
     use std::os::unix::fs::OpenOptionsExt as _;
     let key = kms_crypto::random_bytes(32).unwrap();
     let hex: String = key.expose().iter().map(|b| format!("{b:02x}")).collect();
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
     file.write_all(hex.as_bytes()).unwrap();
 }
 
@@ -595,7 +599,8 @@ pub async fn workload(
     while !stop.load(Ordering::Relaxed) {
         i += 1;
         let started = Instant::now();
-        let request = pb::CreateKeyRequest { description: Some(format!("w{worker}-{i}")), ..Default::default() };
+        let request =
+            pb::CreateKeyRequest { description: Some(format!("w{worker}-{i}")), ..Default::default() };
         let key_id = match writer.create_key(request).await {
             Ok(r) => r.into_inner().key_metadata.unwrap().key_id,
             Err(status) => {
@@ -627,8 +632,11 @@ pub async fn workload(
                 }
             }
             let plaintext = format!("worker {worker} key {i} round {round}").into_bytes();
-            let request =
-                pb::EncryptRequest { key_id: key_id.clone(), plaintext: plaintext.clone(), ..Default::default() };
+            let request = pb::EncryptRequest {
+                key_id: key_id.clone(),
+                plaintext: plaintext.clone(),
+                ..Default::default()
+            };
             match reader.encrypt(request).await {
                 Ok(r) => acked.lock().unwrap().ciphertexts.push((r.into_inner().ciphertext_blob, plaintext)),
                 Err(status) => acked.lock().unwrap().error(&status),
@@ -673,8 +681,12 @@ impl Drop for Cluster {
         if !std::thread::panicking() {
             return;
         }
-        let mut dirs: Vec<PathBuf> =
-            std::fs::read_dir(self.tmp.path()).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
         dirs.sort();
         for dir in dirs {
             let log = std::fs::read_to_string(dir.join("kmsd.log")).unwrap_or_default();

@@ -41,7 +41,8 @@ async fn leader_sigkill_under_load_fails_over_and_loses_nothing() {
 
     // Wait for the first write that started after the kill to be acknowledged.
     let pause = loop {
-        let first = acked.lock().unwrap().writes.iter().filter(|(s, _)| *s >= killed_at).map(|(_, f)| *f).min();
+        let first =
+            acked.lock().unwrap().writes.iter().filter(|(s, _)| *s >= killed_at).map(|(_, f)| *f).min();
         if let Some(done) = first {
             break done - killed_at;
         }

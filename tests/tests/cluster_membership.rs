@@ -58,7 +58,11 @@ async fn grow_shrink_and_replace_a_wiped_node() {
 
     // --- Grow 3 -> 5. Node 4 through kmsctl on a follower, node 5 through the gRPC API. ---
     let raft4 = cluster.spawn_joining(4).await.raft_listen.to_string();
-    let added = kmsctl_json(&cluster, follower, &["cluster", "add-learner", "--node-id", "4", "--raft-address", &raft4]);
+    let added = kmsctl_json(
+        &cluster,
+        follower,
+        &["cluster", "add-learner", "--node-id", "4", "--raft-address", &raft4],
+    );
     assert!(ids(&added["Learners"]).contains(&4), "{added}");
     let promoted = kmsctl_json(&cluster, follower, &["cluster", "promote", "--node-id", "4"]);
     assert_eq!(ids(&promoted["Voters"]), BTreeSet::from([1, 2, 3, 4]), "{promoted}");
@@ -102,7 +106,8 @@ async fn grow_shrink_and_replace_a_wiped_node() {
     assert_eq!(ids(&removed["Voters"]), BTreeSet::from([1, 2]), "{removed}");
     // Ids are never reused: the old id (or any id not above the members') is refused.
     let raft6 = cluster.spawn_joining(6).await.raft_listen.to_string();
-    let reuse = cluster.node(1).kmsctl(&["cluster", "add-learner", "--node-id", "3", "--raft-address", &raft6]);
+    let reuse =
+        cluster.node(1).kmsctl(&["cluster", "add-learner", "--node-id", "3", "--raft-address", &raft6]);
     assert!(!reuse.status.success());
     let stderr = String::from_utf8_lossy(&reuse.stderr);
     assert!(stderr.contains("never reused"), "{stderr}");

@@ -90,11 +90,19 @@ async fn minority_cannot_write_majority_continues_and_the_minority_converges() {
         assert_eq!(exception(&status), "DependencyTimeoutException");
         // request_timeout_ms = 3000 in the test tuning, plus slack for a loaded machine.
         assert!(took < Duration::from_secs(6), "the write hung for {took:?}");
-        println!("isolated node {alone}, write attempt {attempt}: {:?} after {took:?}: {}", status.code(), status.message());
+        println!(
+            "isolated node {alone}, write attempt {attempt}: {:?} after {took:?}: {}",
+            status.code(),
+            status.message()
+        );
     }
     // Crypto on a key it already has needs no quorum.
     let encrypted = client
-        .encrypt(pb::EncryptRequest { key_id: existing_key, plaintext: b"still here".to_vec(), ..Default::default() })
+        .encrypt(pb::EncryptRequest {
+            key_id: existing_key,
+            plaintext: b"still here".to_vec(),
+            ..Default::default()
+        })
         .await;
     assert!(encrypted.is_ok(), "local crypto on the isolated node: {encrypted:?}");
 

@@ -74,9 +74,12 @@ macro_rules! call {
 pub async fn run(endpoint: &str, command: ClusterCommand) -> Result<Json, CliError> {
     let mut client = connect(endpoint).await?;
     let json = match command {
-        ClusterCommand::Status => {
-            render_status(call!(client, "GetClusterStatus", get_cluster_status, pb::GetClusterStatusRequest {}))
-        }
+        ClusterCommand::Status => render_status(call!(
+            client,
+            "GetClusterStatus",
+            get_cluster_status,
+            pb::GetClusterStatusRequest {}
+        )),
         ClusterCommand::AddLearner { node_id, raft_address } => render_membership(call!(
             client,
             "AddLearner",

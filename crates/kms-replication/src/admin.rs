@@ -1,10 +1,14 @@
 //! Cluster administration: membership and leadership changes from any node (handed to the leader
 //! over the Raft transport, like proposals), and the status of every member.
 //!
+//! Every change is idempotent (re-adding the same learner at the same address, promoting a voter,
+//! removing a non-member, transferring to the current leader all succeed), so a change whose
+//! answer was lost is safely retried on the next leader.
+//!
 //! Changes are serialized on the leader by one lock, so two operators cannot interleave joint
 //! consensus rounds into an unintended configuration. Node ids are never reused: `add_learner`
-//! refuses an id that is a member, and (as a guard against re-adding a removed node under its old
-//! id) any id not greater than every current member's id.
+//! refuses any id not greater than the highest id the region ever had as a member (recorded by
+//! the state machine when it applies a membership entry, carried by snapshots).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -15,10 +19,12 @@ use openraft::async_runtime::WatchReceiver as _;
 use openraft::errors::{ClientWriteError, RaftError};
 use tokio::time::Instant;
 
+use crate::db::Db;
 use crate::error::ReplicationError;
 use crate::leader::remaining;
 use crate::network::pb;
 use crate::region::{NodeState, Region, RegionStatus, status_of};
+use crate::state_machine::highest_node_id;
 use crate::types::{Raft, RaftNode, TypeConfig};
 
 /// Upper bound of one membership change: adding a learner waits until it has caught up, which
@@ -26,6 +32,10 @@ use crate::types::{Raft, RaftNode, TypeConfig};
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(25);
 /// How long `cluster_status` waits for each member to describe itself.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Pause before a cluster change is tried again after a leader change or an unreachable leader.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// How long one leadership-transfer attempt is given before it is repeated.
+const TRANSFER_RETRY: Duration = Duration::from_secs(2);
 
 /// One membership or leadership change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +105,7 @@ impl From<&RegionStatus> for NodeReport {
 #[derive(Clone)]
 pub(crate) struct AdminCore {
     raft: Raft,
+    db: Db,
     node_id: u64,
     lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -102,8 +113,8 @@ pub(crate) struct AdminCore {
 type WriteError = RaftError<TypeConfig, ClientWriteError<TypeConfig>>;
 
 impl AdminCore {
-    pub(crate) fn new(raft: Raft, node_id: u64) -> Self {
-        Self { raft, node_id, lock: Arc::new(tokio::sync::Mutex::new(())) }
+    pub(crate) fn new(raft: Raft, db: Db, node_id: u64) -> Self {
+        Self { raft, db, node_id, lock: Arc::new(tokio::sync::Mutex::new(())) }
     }
 
     pub(crate) fn status(&self) -> RegionStatus {
@@ -179,13 +190,14 @@ impl AdminCore {
                 format!("node id {node_id} is already a member (at {addr}); node ids are never reused"),
             ));
         }
-        let highest = status.members.keys().max().copied().unwrap_or(0);
+        let ever = highest_node_id(&self.db).map_err(|e| ReplicationError::storage(DOING, e))?;
+        let highest = status.members.keys().max().copied().unwrap_or(0).max(ever);
         if node_id <= highest {
             return Err(invalid(
                 DOING,
                 format!(
-                    "node id {node_id} is not greater than the highest member id {highest}; give a new \
-                     node a new, larger id (ids of removed nodes are never reused)"
+                    "node id {node_id} is not greater than {highest}, the highest id the region has \
+                     used; give a new node a new, larger id (ids are never reused)"
                 ),
             ));
         }
@@ -193,7 +205,12 @@ impl AdminCore {
         self.write(self.raft.add_learner(node_id, node, true), deadline, DOING).await
     }
 
-    async fn remove(&self, status: &RegionStatus, node_id: u64, deadline: Instant) -> Result<(), ReplicationError> {
+    async fn remove(
+        &self,
+        status: &RegionStatus,
+        node_id: u64,
+        deadline: Instant,
+    ) -> Result<(), ReplicationError> {
         const DOING: &str = "removing a node";
         if !status.members.contains_key(&node_id) {
             // Already gone: a retried removal succeeds.
@@ -209,7 +226,7 @@ impl AdminCore {
         if node_id == self.node_id {
             // Hand leadership to the most caught-up other voter first, so the region is never
             // left leaderless; the caller retries the removal on the new leader.
-            let target = self.best_successor(status).ok_or_else(|| ReplicationError::NoLeader {
+            let target = self.best_successor(status).ok_or(ReplicationError::NoLeader {
                 node_id: self.node_id,
                 doing: "choosing a voter to take over leadership",
             })?;
@@ -230,16 +247,34 @@ impl AdminCore {
         status.voters.iter().filter(|id| **id != self.node_id).max_by_key(|id| matched(id)).copied()
     }
 
-    async fn transfer_leader(&self, to: u64, deadline: Instant, doing: &'static str) -> Result<(), ReplicationError> {
-        tracing::info!(from = self.node_id, to, "transferring leadership");
-        self.raft.trigger().transfer_leader(to).await.map_err(|e| ReplicationError::fatal(doing, e))?;
-        let budget = remaining(deadline);
-        self.raft
-            .wait(Some(budget))
-            .metrics(|m| m.current_leader == Some(to), "leadership transferred")
-            .await
-            .map(|_| ())
-            .map_err(|e| crate::region::wait_error(e, doing, budget))
+    async fn transfer_leader(
+        &self,
+        to: u64,
+        deadline: Instant,
+        doing: &'static str,
+    ) -> Result<(), ReplicationError> {
+        // The target refuses while it has not flushed the leader's last log entry (likely under
+        // load), so the request is repeated until the target leads or the deadline passes.
+        loop {
+            tracing::info!(from = self.node_id, to, "transferring leadership");
+            self.raft.trigger().transfer_leader(to).await.map_err(|e| ReplicationError::fatal(doing, e))?;
+            let budget = remaining(deadline).min(TRANSFER_RETRY);
+            let waited = self
+                .raft
+                .wait(Some(budget))
+                .metrics(|m| m.current_leader == Some(to), "leadership transferred")
+                .await;
+            match waited {
+                Ok(_) => return Ok(()),
+                Err(openraft::metrics::WaitError::Timeout(..)) if remaining(deadline) > Duration::ZERO => {
+                    if !self.raft.is_leader() {
+                        // Someone else won an election meanwhile; the caller re-routes.
+                        return Err(self.not_leader(doing));
+                    }
+                }
+                Err(e) => return Err(crate::region::wait_error(e, doing, CHANGE_TIMEOUT)),
+            }
+        }
     }
 
     async fn write<T>(
@@ -268,7 +303,8 @@ fn invalid(doing: &'static str, message: String) -> ReplicationError {
 
 /// `host:port`, as peers dial it.
 fn validate_addr(addr: &str) -> Result<(), String> {
-    let (host, port) = addr.rsplit_once(':').ok_or_else(|| format!("raft address '{addr}' is not host:port"))?;
+    let (host, port) =
+        addr.rsplit_once(':').ok_or_else(|| format!("raft address '{addr}' is not host:port"))?;
     if host.is_empty() || host.contains(['/', ' ', '@']) || port.parse::<u16>().is_err() {
         return Err(format!("raft address '{addr}' is not host:port"));
     }
@@ -350,18 +386,16 @@ fn report_from_pb(r: pb::NodeStatusReply) -> Result<NodeReport, String> {
 
 impl Region {
     /// Runs a membership or leadership change on the leader, handing it over from a follower.
-    /// Retries a few times across leader changes within one deadline.
+    /// While the leader is unknown, changing or unreachable, it retries (every change is
+    /// idempotent) until one deadline passes.
     pub async fn change_cluster(&self, change: ClusterChange) -> Result<MembershipView, ReplicationError> {
         let doing = doing(&change);
         let deadline = Instant::now() + CHANGE_TIMEOUT + Duration::from_secs(2);
-        let mut hops_left = 3;
-        let mut stale: Option<u64> = None;
         let mut hint: Option<u64> = None;
         loop {
-            let known = hint.take().or(self.status().leader_id).filter(|l| Some(*l) != stale);
-            let leader = match known {
+            let leader = match hint.take().or(self.status().leader_id) {
                 Some(leader) => leader,
-                None => self.wait_for_leader(stale, deadline, doing).await?,
+                None => self.wait_for_leader(None, deadline, doing).await?,
             };
             let result = if leader == self.node_id() {
                 self.inner.admin.apply(&change).await
@@ -369,11 +403,18 @@ impl Region {
                 self.forward_change(leader, &change, deadline, doing).await
             };
             match result {
-                Err(ReplicationError::NotLeader { leader_id, .. }) if hops_left > 0 => {
-                    hops_left -= 1;
-                    stale = Some(leader);
-                    hint = leader_id.filter(|l| *l != leader);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                // Asked a node that no longer leads, or one that is gone (e.g. killed), or one
+                // that knows no leader: ask again after a pause, following the hint if any.
+                Err(
+                    e @ (ReplicationError::NotLeader { .. }
+                    | ReplicationError::Transport { .. }
+                    | ReplicationError::NoLeader { .. }),
+                ) if remaining(deadline) > RETRY_PAUSE => {
+                    if let ReplicationError::NotLeader { leader_id: Some(next), .. } = &e {
+                        hint = Some(*next).filter(|next| *next != leader);
+                    }
+                    tracing::debug!(leader, error = %e, "cluster change not done yet; retrying");
+                    tokio::time::sleep(RETRY_PAUSE).await;
                 }
                 other => return other,
             }
@@ -387,7 +428,8 @@ impl Region {
         deadline: Instant,
         doing: &'static str,
     ) -> Result<MembershipView, ReplicationError> {
-        let addr = self.member_addr(leader).ok_or(ReplicationError::NoLeader { node_id: self.node_id(), doing })?;
+        let addr =
+            self.member_addr(leader).ok_or(ReplicationError::NoLeader { node_id: self.node_id(), doing })?;
         let mut client = self
             .inner
             .peers
@@ -439,13 +481,21 @@ impl Region {
             let (id, addr) = (*id, addr.clone());
             let local = &local;
             async move {
-                let report =
-                    if id == local.node_id { Ok(NodeReport::from(local)) } else { self.ask_status(id, &addr).await };
+                let report = if id == local.node_id {
+                    Ok(NodeReport::from(local))
+                } else {
+                    self.ask_status(id, &addr).await
+                };
                 MemberStatus { node_id: id, voter: local.voters.contains(&id), raft_addr: addr, report }
             }
         });
         let members = futures::future::join_all(asks).await;
-        ClusterStatus { reporting_node_id: local.node_id, leader_id: local.leader_id, term: local.term, members }
+        ClusterStatus {
+            reporting_node_id: local.node_id,
+            leader_id: local.leader_id,
+            term: local.term,
+            members,
+        }
     }
 
     async fn ask_status(&self, id: u64, addr: &str) -> Result<NodeReport, String> {

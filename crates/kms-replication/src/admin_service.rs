@@ -110,7 +110,9 @@ impl ClusterAdmin for ClusterAdminService {
     ) -> Result<Response<pb::MembershipResponse>, Status> {
         let req = request.into_inner();
         if req.raft_address.trim().is_empty() {
-            return Err(Status::invalid_argument("raft_address is required (host:port of the node's Raft listener)"));
+            return Err(Status::invalid_argument(
+                "raft_address is required (host:port of the node's Raft listener)",
+            ));
         }
         self.change(ClusterChange::AddLearner { node_id: node_id(req.node_id)?, raft_addr: req.raft_address })
             .await

@@ -12,13 +12,13 @@ use openraft::metrics::WaitError;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::admin::AdminCore;
 use crate::config::RegionConfig;
 use crate::db::{self, Db};
 use crate::error::ReplicationError;
 use crate::log_store::LogStore;
 use crate::network::client::NetworkFactory;
 use crate::network::peers::Peers;
-use crate::admin::AdminCore;
 use crate::network::server::{RaftAdminServer, RaftServer};
 use crate::reader::RegionReader;
 use crate::state_machine::StateMachine;
@@ -150,7 +150,7 @@ impl Region {
         .await
         .map_err(|e| ReplicationError::fatal("starting raft", e))?;
 
-        let admin = AdminCore::new(raft.clone(), config.node_id);
+        let admin = AdminCore::new(raft.clone(), db.clone(), config.node_id);
         let (raft_addr, server) = serve(&config, raft.clone(), admin.clone()).await?;
         tracing::info!(node_id = config.node_id, %raft_addr, "raft node started");
         let region = Region {
@@ -294,7 +294,6 @@ impl Region {
     }
 }
 
-
 /// A node's view of its region, from its Raft metrics.
 pub(crate) fn status_of(raft: &Raft) -> RegionStatus {
     let metrics = raft.metrics();
@@ -328,7 +327,9 @@ pub(crate) fn membership_result<T>(
             Some(fwd) => Err(ReplicationError::NotLeader { node_id, leader_id: fwd.leader_id, doing }),
             None => match e {
                 RaftError::Fatal(f) => Err(ReplicationError::fatal(doing, f)),
-                RaftError::APIError(api) => Err(ReplicationError::Invalid { doing, message: api.to_string() }),
+                RaftError::APIError(api) => {
+                    Err(ReplicationError::Invalid { doing, message: api.to_string() })
+                }
             },
         },
     }

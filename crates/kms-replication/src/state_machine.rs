@@ -53,6 +53,18 @@ impl StateWrite for ApplyBatch<'_> {
 }
 
 /// The state machine of one node.
+/// Reserved key in the state data: the highest node id that was ever a member of the region.
+/// Kept with the application's state (so snapshots carry it to new nodes) under a prefix the
+/// application never uses (its keys are printable prefixes such as `k/` and `a/`); it lets the
+/// leader refuse to reuse the id of a removed node.
+pub(crate) const KEY_HIGHEST_NODE_ID: &[u8] = b"\x00kms-replication/highest-node-id";
+
+/// The highest node id ever in the region's membership, as applied on this node (0 if unknown).
+pub(crate) fn highest_node_id(db: &DB) -> io::Result<u64> {
+    let bytes = reader::get(db, KEY_HIGHEST_NODE_ID).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(bytes.and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok()).map_or(0, u64::from_be_bytes))
+}
+
 pub(crate) struct StateMachine {
     db: Db,
     app: Arc<dyn StateMachineApp>,
@@ -76,6 +88,9 @@ impl StateMachine {
             EntryPayload::Membership(membership) => {
                 let stored = StoredMembership::new(Some(entry.log_id), membership.clone());
                 batch.batch.put_cf(meta_cf, KEY_MEMBERSHIP, db::encode(&stored, "membership")?);
+                let in_membership = membership.nodes().map(|(id, _)| *id).max().unwrap_or(0);
+                let highest = highest_node_id(&self.db)?.max(in_membership);
+                batch.batch.put_cf(data_cf, KEY_HIGHEST_NODE_ID, highest.to_be_bytes());
                 Vec::new()
             }
         };

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use openraft::ReadPolicy;
-use openraft::raft::{AppendEntriesRequest, VoteRequest};
+use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::pb::raft_service_server::{RaftService, RaftServiceServer};
@@ -111,6 +111,15 @@ impl RaftService for RaftServer {
             "received snapshot"
         );
         reply(self.raft.install_full_snapshot(vote, snapshot).await)
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<pb::RaftRequest>,
+    ) -> Result<Response<pb::RaftReply>, Status> {
+        let req: TransferLeaderRequest<_> = decode(&request.into_inner().payload)?;
+        tracing::info!(from = %req.from_leader(), "asked to take over leadership");
+        reply(self.raft.handle_transfer_leader(req).await)
     }
 
     async fn forward(

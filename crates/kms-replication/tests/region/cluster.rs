@@ -57,3 +57,51 @@ async fn three_nodes_forward_replicate_and_fail_over() {
         node.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_and_leadership_changes_from_any_node() {
+    use kms_replication::ClusterChange;
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate().take(3) {
+        nodes.push(open(config(i as u64 + 1, dir.path())).await);
+    }
+    nodes[0].initialize(members(&nodes.iter().collect::<Vec<_>>())).await.unwrap();
+    let status = wait_status(&nodes[0], "a leader", Duration::from_secs(10), |s| s.leader_id.is_some()).await;
+    let leader = status.leader_id.unwrap();
+    let follower = nodes.iter().find(|n| n.node_id() != leader).unwrap().clone();
+    follower.propose(b"put a 1".to_vec()).await.unwrap();
+
+    // Leadership moves to the node asked, even when a follower is asked.
+    let target =
+        nodes.iter().map(|n| n.node_id()).find(|id| *id != leader && *id != follower.node_id()).unwrap();
+    let view = follower.change_cluster(ClusterChange::TransferLeader { node_id: target }).await.unwrap();
+    assert_eq!(view.leader_id, Some(target));
+
+    // A new node joins as a learner, then votes; both requests sent to a follower.
+    let node4 = open(config(4, dirs[3].path())).await;
+    let addr4 = node4.raft_addr().to_string();
+    let asked = nodes.iter().find(|n| n.node_id() != target).unwrap().clone();
+    let reused =
+        asked.change_cluster(ClusterChange::AddLearner { node_id: 2, raft_addr: addr4.clone() }).await;
+    assert!(matches!(reused, Err(kms_replication::ReplicationError::Invalid { .. })), "{reused:?}");
+    let view =
+        asked.change_cluster(ClusterChange::AddLearner { node_id: 4, raft_addr: addr4 }).await.unwrap();
+    assert!(view.learners.contains(&4));
+    let view = asked.change_cluster(ClusterChange::Promote { node_id: 4 }).await.unwrap();
+    assert_eq!(view.voters.len(), 4);
+    assert_eq!(get(&node4, "a").as_deref(), Some("1"));
+
+    // Removing the leader hands leadership over first.
+    let view = asked.change_cluster(ClusterChange::Remove { node_id: target }).await.unwrap();
+    assert!(!view.voters.contains(&target) && !view.learners.contains(&target), "{view:?}");
+    assert!(view.leader_id.is_some_and(|l| l != target));
+    let status = asked.cluster_status().await;
+    assert_eq!(status.members.len(), 3);
+    assert!(status.members.iter().all(|m| m.report.is_ok()), "{status:?}");
+
+    node4.shutdown().await.unwrap();
+    for node in &nodes {
+        node.shutdown().await.unwrap();
+    }
+}
