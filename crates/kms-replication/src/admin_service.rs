@@ -45,17 +45,26 @@ fn membership_response(view: MembershipView) -> pb::MembershipResponse {
     }
 }
 
-/// Maps a replication error to a gRPC status; messages carry ids and reasons only.
+/// Maps a replication error to a gRPC status; messages carry ids and reasons only. The
+/// `x-kms-exception` metadata is set as on the KMS API, so clients (kmsctl) tell a service
+/// answer from a connection failure.
 pub fn status(e: ReplicationError) -> Status {
     let message = e.to_string();
-    match e {
+    let (mut status, exception) = match e {
         ReplicationError::NotLeader { .. }
         | ReplicationError::NoLeader { .. }
         | ReplicationError::Timeout { .. }
-        | ReplicationError::Transport { .. } => Status::unavailable(message),
-        ReplicationError::Invalid { .. } => Status::failed_precondition(message),
-        ReplicationError::Storage { .. } | ReplicationError::Fatal { .. } => Status::internal(message),
-    }
+        | ReplicationError::Transport { .. } => (Status::unavailable(message), "DependencyTimeoutException"),
+        ReplicationError::Invalid { .. } => (Status::failed_precondition(message), "ValidationException"),
+        ReplicationError::Storage { .. } | ReplicationError::Fatal { .. } => {
+            (Status::internal(message), "KMSInternalException")
+        }
+    };
+    status.metadata_mut().insert(
+        kms_proto::EXCEPTION_METADATA_KEY,
+        tonic::metadata::MetadataValue::from_static(exception),
+    );
+    status
 }
 
 fn node_id(id: u64) -> Result<u64, Status> {

@@ -292,6 +292,15 @@ aws_listen = "127.0.0.1:8302"
     }
 
     #[test]
+    fn the_shipped_example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kmsd.example.toml");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.initial_members.len(), 3);
+        assert!(config.aws_listen.is_some());
+        assert_eq!(config.aws_credentials.len(), 1);
+    }
+
+    #[test]
     fn bad_configs_are_refused_with_a_reason() {
         let dev = Config::dev("/tmp/x".into(), "127.0.0.1:8300".parse().unwrap()).unwrap();
         assert!(dev.validate().is_ok() && dev.is_bootstrap_node());
