@@ -77,25 +77,17 @@ impl Kms {
         let key = self.key(&req.key_id, true).await?;
         check_asymmetric(&key, "GetPublicKey")?;
         key.check_usable()?;
-        let algorithms = KeyAlgorithms::for_key(key.key_spec, key.key_usage);
+        // The same fields DescribeKey shows, so the two can never disagree.
+        let metadata = self.metadata(&key);
         Ok(pb::GetPublicKeyResponse {
-            key_id: self.key_arn(&key.key_id),
-            public_key: key.public_key.clone(),
-            customer_master_key_spec: pb::CustomerMasterKeySpec::from_aws_name(key.key_spec.as_str())
-                .map_or(0, Into::into),
-            key_spec: enum_out::<pb::KeySpec>(key.key_spec),
-            key_usage: enum_out::<pb::KeyUsage>(key.key_usage),
-            encryption_algorithms: algorithms
-                .encryption
-                .iter()
-                .map(enum_out::<pb::EncryptionAlgorithmSpec>)
-                .collect(),
-            signing_algorithms: algorithms.signing.iter().map(enum_out::<pb::SigningAlgorithmSpec>).collect(),
-            key_agreement_algorithms: algorithms
-                .key_agreement
-                .iter()
-                .map(enum_out::<pb::KeyAgreementAlgorithmSpec>)
-                .collect(),
+            key_id: metadata.arn,
+            public_key: key.public_key,
+            customer_master_key_spec: metadata.customer_master_key_spec,
+            key_spec: metadata.key_spec,
+            key_usage: metadata.key_usage,
+            encryption_algorithms: metadata.encryption_algorithms,
+            signing_algorithms: metadata.signing_algorithms,
+            key_agreement_algorithms: metadata.key_agreement_algorithms,
         })
     }
 
