@@ -313,6 +313,49 @@ private = serialization.load_der_private_key(kms.decrypt(CiphertextBlob=pair["Pr
 assert private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == pair["PublicKey"]
 ok("GenerateDataKeyPairWithoutPlaintext")
 
+# ---- imported key material (BYOK): wrapped with `cryptography`, as a client would ----
+from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+
+external = kms.create_key(Origin="EXTERNAL", Description="boto3 byok")["KeyMetadata"]
+assert external["Origin"] == "EXTERNAL" and external["KeyState"] == "PendingImport" and not external["Enabled"]
+expect_error("KMSInvalidStateException", kms.encrypt, KeyId=external["KeyId"], Plaintext=b"x")
+oaep256 = asym_padding.OAEP(mgf=asym_padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+material = os.urandom(32)
+params = kms.get_parameters_for_import(KeyId=external["KeyId"], WrappingAlgorithm="RSA_AES_KEY_WRAP_SHA_256",
+                                       WrappingKeySpec="RSA_2048")
+assert arn_of(params["KeyId"]) == external["KeyId"]
+assert abs((params["ParametersValidTo"] - datetime.datetime.now(datetime.timezone.utc)).total_seconds() - 86400) < 300
+wrapping = serialization.load_der_public_key(params["PublicKey"])
+ephemeral = os.urandom(32)
+wrapped = wrapping.encrypt(ephemeral, oaep256) + aes_key_wrap_with_padding(ephemeral, material)
+token = params["ImportToken"]
+ok("GetParametersForImport")
+expect_error("InvalidImportTokenException", kms.import_key_material, KeyId=external["KeyId"],
+             ImportToken=token[:-1] + bytes([token[-1] ^ 1]), EncryptedKeyMaterial=wrapped,
+             ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+expect_error("InvalidCiphertextException", kms.import_key_material, KeyId=external["KeyId"], ImportToken=token,
+             EncryptedKeyMaterial=wrapped[:-1] + bytes([wrapped[-1] ^ 1]), ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+valid_to = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)
+imported = kms.import_key_material(KeyId=external["KeyId"], ImportToken=token, EncryptedKeyMaterial=wrapped,
+                                   ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
+assert arn_of(imported["KeyId"]) == external["KeyId"] and len(imported["KeyMaterialId"]) == 64
+meta = kms.describe_key(KeyId=external["KeyId"])["KeyMetadata"]
+assert meta["KeyState"] == "Enabled" and meta["ExpirationModel"] == "KEY_MATERIAL_EXPIRES"
+assert abs((meta["ValidTo"] - valid_to).total_seconds()) < 2
+byok_blob = kms.encrypt(KeyId=external["KeyId"], Plaintext=b"byok")["CiphertextBlob"]
+ok("ImportKeyMaterial")
+deleted = kms.delete_imported_key_material(KeyId=external["KeyId"])
+assert deleted["KeyMaterialId"] == imported["KeyMaterialId"]
+assert kms.describe_key(KeyId=external["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
+expect_error("KMSInvalidStateException", kms.decrypt, CiphertextBlob=byok_blob)
+other = os.urandom(32)
+expect_error("IncorrectKeyMaterialException", kms.import_key_material, KeyId=external["KeyId"], ImportToken=token,
+             EncryptedKeyMaterial=wrapping.encrypt(ephemeral, oaep256) + aes_key_wrap_with_padding(ephemeral, other))
+kms.import_key_material(KeyId=external["KeyId"], ImportToken=token, EncryptedKeyMaterial=wrapped)
+assert kms.decrypt(CiphertextBlob=byok_blob)["Plaintext"] == b"byok"
+ok("DeleteImportedKeyMaterial")
+
 # ---- cleanup operations last ----
 kms.delete_alias(AliasName="alias/boto3-app")
 assert "alias/boto3-app" not in {a["AliasName"] for a in kms.list_aliases()["Aliases"]}

@@ -4,7 +4,7 @@
 //! An enum number the server does not know is a ValidationException, never silently "unset".
 
 use kms_core::key::{KeyRecord, UnixMillis};
-use kms_core::spec::{KeyAlgorithms, KeyState};
+use kms_core::spec::{KeyAlgorithms, KeyState, Origin};
 use kms_core::{KmsError, KmsResult};
 use kms_proto::v1 as pb;
 use std::str::FromStr;
@@ -40,6 +40,8 @@ aws_enums!(
     ExpirationModelType,
     MessageType,
     DataKeyPairSpec,
+    AlgorithmSpec,
+    WrappingKeySpec,
 );
 
 /// A request enum field: `None` when unset, the domain value when known, else a
@@ -95,7 +97,28 @@ pub fn key_metadata(key: &KeyRecord, arn: String, account: &str) -> pb::KeyMetad
         multi_region: Some(key.multi_region),
         pending_deletion_window_in_days: key.pending_window_days.map(|d| d as i32),
         current_key_material_id: key.materials.last().map(|m| m.material_id.clone()).unwrap_or_default(),
+        expiration_model: expiration_model(key),
+        valid_to: key
+            .import
+            .as_ref()
+            .and_then(|i| i.valid_to)
+            .filter(|_| !key.materials.is_empty())
+            .map(timestamp),
         ..Default::default()
+    }
+}
+
+/// ExpirationModel of an EXTERNAL key that holds imported material; unset otherwise.
+fn expiration_model(key: &KeyRecord) -> i32 {
+    match &key.import {
+        Some(import) if key.origin == Origin::External && !key.materials.is_empty() => {
+            if import.valid_to.is_some() {
+                pb::ExpirationModelType::KeyMaterialExpires.into()
+            } else {
+                pb::ExpirationModelType::KeyMaterialDoesNotExpire.into()
+            }
+        }
+        _ => 0,
     }
 }
 

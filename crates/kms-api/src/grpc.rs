@@ -55,7 +55,10 @@ pub fn status(err: KmsError) -> Status {
         | ErrorKind::InvalidAliasNameException
         | ErrorKind::InvalidArnException
         | ErrorKind::InvalidMarkerException
-        | ErrorKind::TagException => Code::InvalidArgument,
+        | ErrorKind::TagException
+        | ErrorKind::ExpiredImportTokenException
+        | ErrorKind::InvalidImportTokenException
+        | ErrorKind::IncorrectKeyMaterialException => Code::InvalidArgument,
     };
     if err.kind.is_server_fault() {
         tracing::warn!(exception = err.kind.name(), message = %err.message, "request failed on the server side");
@@ -142,6 +145,9 @@ grpc_api! {
         sign: SignRequest => SignResponse;
         generate_data_key_pair_without_plaintext: GenerateDataKeyPairWithoutPlaintextRequest => GenerateDataKeyPairWithoutPlaintextResponse;
         generate_data_key_pair: GenerateDataKeyPairRequest => GenerateDataKeyPairResponse;
+        get_parameters_for_import: GetParametersForImportRequest => GetParametersForImportResponse;
+        import_key_material: ImportKeyMaterialRequest => ImportKeyMaterialResponse;
+        delete_imported_key_material: DeleteImportedKeyMaterialRequest => DeleteImportedKeyMaterialResponse;
     }
     pending {
         get_key_last_usage: GetKeyLastUsageRequest => GetKeyLastUsageResponse = "GetKeyLastUsage";
@@ -153,9 +159,6 @@ grpc_api! {
         get_key_policy: GetKeyPolicyRequest => GetKeyPolicyResponse = "GetKeyPolicy";
         put_key_policy: PutKeyPolicyRequest => PutKeyPolicyResponse = "PutKeyPolicy";
         list_key_policies: ListKeyPoliciesRequest => ListKeyPoliciesResponse = "ListKeyPolicies";
-        get_parameters_for_import: GetParametersForImportRequest => GetParametersForImportResponse = "GetParametersForImport";
-        import_key_material: ImportKeyMaterialRequest => ImportKeyMaterialResponse = "ImportKeyMaterial";
-        delete_imported_key_material: DeleteImportedKeyMaterialRequest => DeleteImportedKeyMaterialResponse = "DeleteImportedKeyMaterial";
         replicate_key: ReplicateKeyRequest => ReplicateKeyResponse = "ReplicateKey";
         update_primary_region: UpdatePrimaryRegionRequest => UpdatePrimaryRegionResponse = "UpdatePrimaryRegion";
         create_custom_key_store: CreateCustomKeyStoreRequest => CreateCustomKeyStoreResponse = "CreateCustomKeyStore";

@@ -33,7 +33,7 @@ impl Clock for SystemClock {
 #[derive(Clone)]
 pub struct Kms {
     pub(crate) region: Region,
-    root_key: Arc<RootKey>,
+    pub(crate) root_key: Arc<RootKey>,
     pub(crate) scope: RegionScope,
     clock: Arc<dyn Clock>,
 }

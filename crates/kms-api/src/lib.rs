@@ -13,6 +13,7 @@ mod engine;
 pub mod grpc;
 mod kms;
 mod maintenance;
+pub mod metrics;
 mod ops;
 
 pub use caller::Caller;

@@ -1,5 +1,5 @@
-//! Time-driven work: deleting keys whose waiting period is over and rotating keys whose
-//! rotation is due. It runs on every node but acts only on the leader, so each change is
+//! Time-driven work: deleting keys whose waiting period is over, deleting imported key
+//! material whose ValidTo passed, and rotating keys whose rotation is due. It runs on every node but acts only on the leader, so each change is
 //! proposed once; the state machine re-checks due dates, so a duplicate proposal (e.g. around
 //! a leader change) is refused rather than applied twice.
 
@@ -30,6 +30,14 @@ impl Kms {
                 0
             }
         };
+        match self.expire_imports(now).await {
+            Ok(ids) => {
+                for key_id in &ids {
+                    tracing::info!(key_id = %key_id, "imported key material expired; the key is pending import");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "expiring imported key material failed; will retry"),
+        }
         let due = match Keys::new(&self.region.reader()).all_keys() {
             Ok(keys) => keys.into_iter().filter(|k| k.is_due_for_rotation(now)).collect(),
             Err(err) => {

@@ -5,7 +5,9 @@
 //! the state first and writes only if it is accepted, so a rejected command changes nothing.
 
 use crate::error::{KmsError, KmsResult};
-use crate::key::{KeyChange, KeyRecord, UnixMillis};
+use crate::key::{
+    ImportParameters, KeyChange, KeyRecord, MAX_IMPORT_PARAMETERS_PER_KEY, MaterialImport, UnixMillis,
+};
 use crate::spec::KeyState;
 use crate::state::{self, AliasRecord, Keys};
 use crate::store::{StateMachineApp, StateWrite};
@@ -42,6 +44,25 @@ pub enum Command {
     PurgeDueKeys {
         now: UnixMillis,
     },
+    /// GetParametersForImport: keeps a new wrapping key pair (private half sealed) for an
+    /// EXTERNAL key; expired and surplus older parameter sets of that key are dropped.
+    PutImportParameters {
+        params: ImportParameters,
+        now: UnixMillis,
+    },
+    /// ImportKeyMaterial with the parameters `token_id` names (material unwrapped and sealed by
+    /// the proposer).
+    ImportKeyMaterial {
+        key_id: String,
+        token_id: String,
+        import: MaterialImport,
+        now: UnixMillis,
+    },
+    /// Deletes imported material whose ValidTo is at or before `now` (the keys go to
+    /// PendingImport) and import parameters past their validity.
+    ExpireImports {
+        now: UnixMillis,
+    },
 }
 
 /// What an accepted command produced.
@@ -51,6 +72,8 @@ pub enum CommandOutput {
     Alias(AliasRecord),
     Purged(Vec<String>),
     Done,
+    /// Keys whose imported material expired.
+    Expired(Vec<String>),
 }
 
 pub type CommandResult = KmsResult<CommandOutput>;
@@ -108,6 +131,11 @@ pub fn apply(command: &Command, state: &mut dyn StateWrite) -> CommandResult {
             Ok(CommandOutput::Done)
         }
         Command::PurgeDueKeys { now } => purge_due_keys(*now, state),
+        Command::PutImportParameters { params, now } => put_import_parameters(params, *now, state),
+        Command::ImportKeyMaterial { key_id, token_id, import, now } => {
+            import_key_material(key_id, token_id, import, *now, state)
+        }
+        Command::ExpireImports { now } => expire_imports(*now, state),
     }
 }
 
@@ -197,13 +225,82 @@ fn purge_due_keys(now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult 
         doomed_aliases.extend(keys.aliases_of(&key.key_id)?.into_iter().map(|a| a.alias_name));
         purged.push(key.key_id);
     }
+    let mut doomed_parameters = Vec::new();
+    for key_id in &purged {
+        doomed_parameters.extend(keys.import_parameters_of(key_id)?);
+    }
     for key_id in &purged {
         state::delete_key(state, key_id);
+    }
+    for params in &doomed_parameters {
+        state::delete_import_parameters(state, &params.key_id, &params.token_id);
     }
     for alias_name in &doomed_aliases {
         state::delete_alias(state, alias_name);
     }
     Ok(CommandOutput::Purged(purged))
+}
+
+fn put_import_parameters(
+    params: &ImportParameters,
+    now: UnixMillis,
+    state: &mut dyn StateWrite,
+) -> CommandResult {
+    let keys = Keys::new(&*state);
+    keys.key(&params.key_id)?.check_importable("GetParametersForImport")?;
+    if params.valid_to <= now {
+        return Err(KmsError::validation("import parameters must be valid for some time"));
+    }
+    let (expired, mut live): (Vec<_>, Vec<_>) =
+        keys.import_parameters_of(&params.key_id)?.into_iter().partition(|p| p.valid_to <= now);
+    live.sort_by(|a, b| (a.created, &a.token_id).cmp(&(b.created, &b.token_id)));
+    let surplus = (live.len() + 1).saturating_sub(MAX_IMPORT_PARAMETERS_PER_KEY);
+    for old in expired.iter().chain(live.iter().take(surplus)) {
+        state::delete_import_parameters(state, &old.key_id, &old.token_id);
+    }
+    state::put_import_parameters(state, params);
+    Ok(CommandOutput::Done)
+}
+
+fn import_key_material(
+    key_id: &str,
+    token_id: &str,
+    import: &MaterialImport,
+    now: UnixMillis,
+    state: &mut dyn StateWrite,
+) -> CommandResult {
+    let keys = Keys::new(&*state);
+    let mut key = keys.key(key_id)?;
+    key.check_importable("ImportKeyMaterial")?;
+    let params = keys.import_parameters(key_id, token_id)?.ok_or_else(|| {
+        KmsError::invalid_import_token(format!("the import token is not valid for key {key_id}"))
+    })?;
+    if params.valid_to <= now {
+        return Err(KmsError::expired_import_token(format!(
+            "the import token for key {key_id} has expired; call GetParametersForImport again"
+        )));
+    }
+    key.import_material(import, now)?;
+    state::put_key(state, &key);
+    Ok(CommandOutput::Key(Box::new(key)))
+}
+
+fn expire_imports(now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult {
+    let keys = Keys::new(&*state);
+    let mut expired = Vec::new();
+    for mut key in keys.all_keys()? {
+        if key.expire_material(now) {
+            expired.push(key);
+        }
+    }
+    let stale: Vec<_> = keys.all_import_parameters()?.into_iter().filter(|p| p.valid_to <= now).collect();
+    for key in &expired {
+        state::put_key(state, key);
+    }
+    for params in &stale {
+        state::delete_import_parameters(state, &params.key_id, &params.token_id);
+    }
+    Ok(CommandOutput::Expired(expired.into_iter().map(|k| k.key_id).collect()))
 }
 
 #[cfg(test)]
@@ -271,6 +368,7 @@ mod tests {
             public_key: Vec::new(),
             rotation: RotationSchedule::default(),
             on_demand_rotations: 0,
+            import: None,
         }
     }
 
@@ -348,6 +446,100 @@ mod tests {
         let ids: Vec<_> =
             [first, second, third].iter().flat_map(|p| p.items.iter().map(|k| k.key_id.clone())).collect();
         assert_eq!(ids, ["k0", "k1", "k2", "k3", "k4"]);
+    }
+
+    fn params(key_id: &str, token: u8, created: UnixMillis) -> ImportParameters {
+        ImportParameters {
+            key_id: key_id.into(),
+            token_id: format!("{token:032x}"),
+            wrapping_algorithm: crate::spec::WrappingAlgorithm::RsaesOaepSha256,
+            wrapping_key_spec: crate::spec::WrappingKeySpec::Rsa2048,
+            sealed_private_key: vec![1, 2, 3],
+            created,
+            valid_to: created + DAY_MILLIS,
+        }
+    }
+
+    fn external_key(key_id: &str) -> KeyRecord {
+        KeyRecord {
+            origin: Origin::External,
+            state: KeyState::PendingImport,
+            materials: vec![],
+            ..new_key(key_id, KeySpec::SymmetricDefault)
+        }
+    }
+
+    fn import_command(key_id: &str, token: u8, fingerprint: u8, now: UnixMillis) -> Command {
+        Command::ImportKeyMaterial {
+            key_id: key_id.into(),
+            token_id: format!("{token:032x}"),
+            import: MaterialImport {
+                material: MaterialVersion {
+                    version: 0,
+                    material_id: "a".repeat(64),
+                    sealed: vec![9; 8],
+                    created: now,
+                    rotation_type: None,
+                },
+                fingerprint: vec![fingerprint; 32],
+                valid_to: Some(now + DAY_MILLIS),
+            },
+            now,
+        }
+    }
+
+    #[test]
+    fn import_tokens_are_checked_against_the_state() {
+        let mut state = MapState::default();
+        run(&mut state, Command::CreateKey { key: external_key("x") }).unwrap();
+        run(&mut state, Command::CreateKey { key: new_key("generated", KeySpec::SymmetricDefault) }).unwrap();
+        let err = run(&mut state, Command::PutImportParameters { params: params("generated", 1, 0), now: 0 });
+        assert_eq!(err.unwrap_err().kind, ErrorKind::UnsupportedOperationException);
+        run(&mut state, Command::PutImportParameters { params: params("x", 1, 0), now: 0 }).unwrap();
+
+        let unknown = run(&mut state, import_command("x", 2, 7, 10)).unwrap_err();
+        assert_eq!(unknown.kind, ErrorKind::InvalidImportTokenException);
+        let expired = run(&mut state, import_command("x", 1, 7, DAY_MILLIS)).unwrap_err();
+        assert_eq!(expired.kind, ErrorKind::ExpiredImportTokenException);
+        let CommandOutput::Key(key) = run(&mut state, import_command("x", 1, 7, 10)).unwrap() else {
+            panic!("a key")
+        };
+        assert_eq!(key.state, KeyState::Enabled);
+        let different = run(&mut state, import_command("x", 1, 8, 11)).unwrap_err();
+        assert_eq!(different.kind, ErrorKind::IncorrectKeyMaterialException);
+
+        // Expiry: the material (ValidTo = 10 + 1 day) and the parameters (valid to 1 day) go.
+        let early = run(&mut state, Command::ExpireImports { now: DAY_MILLIS - 1 }).unwrap();
+        assert_eq!(early, CommandOutput::Expired(vec![]));
+        assert_eq!(Keys::new(&state).import_parameters_of("x").unwrap().len(), 1);
+        let gone = run(&mut state, Command::ExpireImports { now: DAY_MILLIS + 10 }).unwrap();
+        assert_eq!(gone, CommandOutput::Expired(vec!["x".into()]));
+        let keys = Keys::new(&state);
+        assert_eq!(keys.key("x").unwrap().state, KeyState::PendingImport);
+        assert!(keys.import_parameters_of("x").unwrap().is_empty());
+    }
+
+    #[test]
+    fn import_parameters_are_capped_and_purged_with_their_key() {
+        let mut state = MapState::default();
+        run(&mut state, Command::CreateKey { key: external_key("x") }).unwrap();
+        run(&mut state, Command::CreateKey { key: external_key("y") }).unwrap();
+        for token in 0..12u8 {
+            let now = u64::from(token);
+            run(&mut state, Command::PutImportParameters { params: params("x", token, now), now }).unwrap();
+        }
+        run(&mut state, Command::PutImportParameters { params: params("y", 100, 0), now: 0 }).unwrap();
+        let kept: Vec<_> =
+            Keys::new(&state).import_parameters_of("x").unwrap().into_iter().map(|p| p.token_id).collect();
+        let expected: Vec<_> = (2..12u8).map(|t| format!("{t:032x}")).collect();
+        assert_eq!(kept, expected, "the newest {MAX_IMPORT_PARAMETERS_PER_KEY} remain");
+        let schedule = KeyChange::ScheduleDeletion { window_days: 7 };
+        run(&mut state, Command::ChangeKey { key_id: "x".into(), change: schedule, now: 0 }).unwrap();
+        let err = run(&mut state, Command::PutImportParameters { params: params("x", 50, 1), now: 1 });
+        assert_eq!(err.unwrap_err().kind, ErrorKind::KMSInvalidStateException);
+        run(&mut state, Command::PurgeDueKeys { now: 7 * DAY_MILLIS }).unwrap();
+        assert!(Keys::new(&state).import_parameters_of("x").unwrap().is_empty());
+        assert_eq!(Keys::new(&state).all_import_parameters().unwrap().len(), 1, "y's stay");
     }
 
     #[test]

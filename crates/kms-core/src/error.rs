@@ -29,6 +29,9 @@ pub enum ErrorKind {
     KeyUnavailableException,
     DependencyTimeoutException,
     KMSInternalException,
+    ExpiredImportTokenException,
+    InvalidImportTokenException,
+    IncorrectKeyMaterialException,
 }
 
 impl ErrorKind {
@@ -56,6 +59,9 @@ impl ErrorKind {
             Self::KeyUnavailableException => "KeyUnavailableException",
             Self::DependencyTimeoutException => "DependencyTimeoutException",
             Self::KMSInternalException => "KMSInternalException",
+            Self::ExpiredImportTokenException => "ExpiredImportTokenException",
+            Self::InvalidImportTokenException => "InvalidImportTokenException",
+            Self::IncorrectKeyMaterialException => "IncorrectKeyMaterialException",
         }
     }
 
@@ -126,6 +132,9 @@ constructors! {
     key_unavailable => KeyUnavailableException,
     dependency_timeout => DependencyTimeoutException,
     internal => KMSInternalException,
+    expired_import_token => ExpiredImportTokenException,
+    invalid_import_token => InvalidImportTokenException,
+    incorrect_key_material => IncorrectKeyMaterialException,
 }
 
 impl From<crate::store::StoreError> for KmsError {

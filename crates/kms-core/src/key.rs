@@ -5,7 +5,9 @@
 //! the state machine can apply it deterministically and a rejected command changes nothing.
 
 use crate::error::{KmsError, KmsResult};
-use crate::spec::{KeyFamily, KeySpec, KeyState, KeyUsage, Origin, RotationType};
+use crate::spec::{
+    KeyFamily, KeySpec, KeyState, KeyUsage, Origin, RotationType, WrappingAlgorithm, WrappingKeySpec,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -42,6 +44,73 @@ impl std::fmt::Debug for MaterialVersion {
     }
 }
 
+/// The imported-material bookkeeping of an EXTERNAL key, kept from the first import on (also
+/// while the material is deleted, so that only the same material can be imported again).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRecord {
+    /// A keyed fingerprint of the material (HMAC-SHA256 under a key derived from the root key,
+    /// bound to the key id): comparable, but useless without the root key. Never the material.
+    #[serde(with = "crate::bytes")]
+    pub fingerprint: Vec<u8>,
+    /// AWS's KeyMaterialId of the imported material; the same across deletion and re-import.
+    pub material_id: String,
+    /// When the current material expires (ExpirationModel KEY_MATERIAL_EXPIRES); `None` when it
+    /// does not expire or no material is present.
+    pub valid_to: Option<UnixMillis>,
+}
+
+impl std::fmt::Debug for ImportRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportRecord")
+            .field("material_id", &self.material_id)
+            .field("valid_to", &self.valid_to)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an ImportKeyMaterial command carries: the unwrapped material already sealed under the
+/// root key (as version 0: imported keys hold one material), its keyed fingerprint, and ValidTo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterialImport {
+    pub material: MaterialVersion,
+    #[serde(with = "crate::bytes")]
+    pub fingerprint: Vec<u8>,
+    pub valid_to: Option<UnixMillis>,
+}
+
+/// How long GetParametersForImport's public key and import token are valid (AWS: 24 hours).
+pub const IMPORT_PARAMETERS_VALIDITY_MILLIS: u64 = DAY_MILLIS;
+/// The most unexpired parameter sets kept per key; a newer one retires the oldest.
+pub const MAX_IMPORT_PARAMETERS_PER_KEY: usize = 10;
+
+/// One GetParametersForImport answer as the state keeps it: the RSA wrapping key pair's private
+/// half sealed under the root key, and what the import token stands for.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportParameters {
+    pub key_id: String,
+    /// 32 hex digits; the import token carries it, authenticated.
+    pub token_id: String,
+    pub wrapping_algorithm: WrappingAlgorithm,
+    pub wrapping_key_spec: WrappingKeySpec,
+    /// PKCS#8 DER of the wrapping private key, sealed under the root key.
+    #[serde(with = "crate::bytes")]
+    pub sealed_private_key: Vec<u8>,
+    pub created: UnixMillis,
+    pub valid_to: UnixMillis,
+}
+
+impl std::fmt::Debug for ImportParameters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportParameters")
+            .field("key_id", &self.key_id)
+            .field("token_id", &self.token_id)
+            .field("wrapping_algorithm", &self.wrapping_algorithm)
+            .field("wrapping_key_spec", &self.wrapping_key_spec)
+            .field("valid_to", &self.valid_to)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RotationSchedule {
     pub enabled: bool,
@@ -70,21 +139,40 @@ pub struct KeyRecord {
     pub public_key: Vec<u8>,
     pub rotation: RotationSchedule,
     pub on_demand_rotations: u32,
+    /// Set on EXTERNAL keys once material was imported. An EXTERNAL key without material (never
+    /// imported, deleted, or expired) has an empty `materials` and is in PendingImport (or
+    /// PendingDeletion), so every path to its material fails with "... is pending import.".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportRecord>,
 }
 
 /// A change to an existing key, as carried by a replicated command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyChange {
-    Describe { description: String },
+    Describe {
+        description: String,
+    },
     Enable,
     Disable,
-    ScheduleDeletion { window_days: u32 },
+    ScheduleDeletion {
+        window_days: u32,
+    },
     CancelDeletion,
-    EnableRotation { period_days: u32 },
+    EnableRotation {
+        period_days: u32,
+    },
     DisableRotation,
-    Rotate { material: MaterialVersion },
-    Tag { tags: BTreeMap<String, String> },
-    Untag { tag_keys: Vec<String> },
+    Rotate {
+        material: MaterialVersion,
+    },
+    Tag {
+        tags: BTreeMap<String, String>,
+    },
+    Untag {
+        tag_keys: Vec<String>,
+    },
+    /// DeleteImportedKeyMaterial: the key keeps its fingerprint and goes to PendingImport.
+    DeleteImportedMaterial,
 }
 
 impl KeyChange {
@@ -104,15 +192,21 @@ impl KeyChange {
             Self::Rotate { .. } => "RotateKeyOnDemand",
             Self::Tag { .. } => "TagResource",
             Self::Untag { .. } => "UntagResource",
+            Self::DeleteImportedMaterial => "DeleteImportedKeyMaterial",
         }
     }
 }
 
 impl KeyRecord {
     pub fn current_material(&self) -> KmsResult<&MaterialVersion> {
-        self.materials
-            .last()
-            .ok_or_else(|| KmsError::internal(format!("key {} has no key material", self.key_id)))
+        self.materials.last().ok_or_else(|| {
+            if self.origin == Origin::External {
+                // Imported material deleted or expired, or never imported.
+                self.state_error(KeyState::PendingImport)
+            } else {
+                KmsError::internal(format!("key {} has no key material", self.key_id))
+            }
+        })
     }
 
     pub fn material(&self, version: u32) -> Option<&MaterialVersion> {
@@ -195,7 +289,12 @@ impl KeyRecord {
                 if !self.is_pending_deletion() {
                     return Err(KmsError::invalid_state(format!("{} is not pending deletion.", self.key_id)));
                 }
-                self.state = KeyState::Disabled;
+                // An EXTERNAL key whose material is gone cannot be used until it is re-imported.
+                self.state = if self.origin == Origin::External && self.materials.is_empty() {
+                    KeyState::PendingImport
+                } else {
+                    KeyState::Disabled
+                };
                 self.deletion_date = None;
                 self.pending_window_days = None;
             }
@@ -234,8 +333,114 @@ impl KeyRecord {
                     self.tags.remove(key);
                 }
             }
+            KeyChange::DeleteImportedMaterial => {
+                self.check_external("DeleteImportedKeyMaterial")?;
+                if matches!(self.state, KeyState::Creating | KeyState::Updating | KeyState::Unavailable) {
+                    return Err(self.state_error(self.state));
+                }
+                self.drop_imported_material();
+            }
         }
         Ok(())
+    }
+
+    /// Imported material operations need a key with origin EXTERNAL (note 9 of the state table).
+    fn check_external(&self, operation: &str) -> KmsResult<()> {
+        if self.origin == Origin::External {
+            Ok(())
+        } else {
+            Err(KmsError::unsupported(format!(
+                "{operation} needs a key with origin EXTERNAL; key {} has origin {}",
+                self.key_id, self.origin
+            )))
+        }
+    }
+
+    /// The gate of GetParametersForImport and ImportKeyMaterial (notes 8, 9, 14, 15): an
+    /// EXTERNAL key that is Enabled, Disabled or PendingImport.
+    pub fn check_importable(&self, operation: &str) -> KmsResult<()> {
+        self.check_external(operation)?;
+        if self.key_spec.importable_material_len().is_none() {
+            return Err(KmsError::unsupported(format!(
+                "{operation}: importing {} key material is not supported by this server",
+                self.key_spec
+            )));
+        }
+        match self.state {
+            KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport => Ok(()),
+            state => Err(self.state_error(state)),
+        }
+    }
+
+    /// ImportKeyMaterial at time `now`, or the record untouched and why not. The first import
+    /// fixes the key's material; later ones must bring the same material (compared by keyed
+    /// fingerprint, in constant time) and may change ValidTo.
+    pub fn import_material(&mut self, import: &MaterialImport, now: UnixMillis) -> KmsResult<()> {
+        self.check_importable("ImportKeyMaterial")?;
+        if let Some(valid_to) = import.valid_to
+            && valid_to <= now
+        {
+            return Err(KmsError::validation("ValidTo must be in the future"));
+        }
+        if import.material.version != 0 {
+            return Err(KmsError::internal(format!(
+                "imported material for key {} must be version 0, not {}",
+                self.key_id, import.material.version
+            )));
+        }
+        let material_id = match &self.import {
+            Some(existing) => {
+                if !ct_eq(&existing.fingerprint, &import.fingerprint) {
+                    return Err(KmsError::incorrect_key_material(format!(
+                        "the key material is not the material previously imported into key {}",
+                        self.key_id
+                    )));
+                }
+                existing.material_id.clone()
+            }
+            None => import.material.material_id.clone(),
+        };
+        if self.materials.is_empty() {
+            let mut material = import.material.clone();
+            material.material_id = material_id.clone();
+            self.materials.push(material);
+        }
+        self.import = Some(ImportRecord {
+            fingerprint: import.fingerprint.clone(),
+            material_id,
+            valid_to: import.valid_to,
+        });
+        if self.state == KeyState::PendingImport {
+            self.state = KeyState::Enabled;
+        }
+        Ok(())
+    }
+
+    /// Whether imported material with an expiration date has reached it.
+    pub fn is_material_expired(&self, now: UnixMillis) -> bool {
+        self.origin == Origin::External
+            && !self.materials.is_empty()
+            && self.import.as_ref().and_then(|i| i.valid_to).is_some_and(|t| t <= now)
+    }
+
+    /// Deletes expired imported material (the key goes to PendingImport); false if not due.
+    pub fn expire_material(&mut self, now: UnixMillis) -> bool {
+        let due = self.is_material_expired(now);
+        if due {
+            self.drop_imported_material();
+        }
+        due
+    }
+
+    fn drop_imported_material(&mut self) {
+        self.materials.clear();
+        if let Some(import) = &mut self.import {
+            import.valid_to = None;
+        }
+        // A key waiting for deletion keeps waiting (note 9: allowed in PendingDeletion).
+        if !self.is_pending_deletion() {
+            self.state = KeyState::PendingImport;
+        }
     }
 
     /// Rotation is for symmetric encryption keys with KMS-generated material (§3.4).
@@ -297,6 +502,12 @@ impl KeyRecord {
             && self.rotation.enabled
             && self.rotation.next_rotation.is_some_and(|due| due <= now)
     }
+}
+
+/// Constant-time equality of two byte strings (their lengths are not secret).
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 pub fn check_pending_window(days: u32) -> KmsResult<()> {
@@ -375,6 +586,7 @@ mod tests {
             public_key: Vec::new(),
             rotation: RotationSchedule::default(),
             on_demand_rotations: 0,
+            import: None,
         }
     }
 
@@ -443,6 +655,139 @@ mod tests {
         let change = KeyChange::Rotate { material: material(26, Some(RotationType::OnDemand)) };
         assert_eq!(k.apply_change(&change, 0).unwrap_err().kind, ErrorKind::LimitExceededException);
         assert_eq!(k.materials.len(), 26);
+    }
+
+    fn external(spec: KeySpec) -> KeyRecord {
+        KeyRecord { origin: Origin::External, state: KeyState::PendingImport, materials: vec![], ..key(spec) }
+    }
+
+    pub(crate) fn import(fingerprint: u8, valid_to: Option<UnixMillis>) -> MaterialImport {
+        let mut material = material(0, None);
+        material.material_id = format!("{fingerprint:064x}");
+        MaterialImport { material, fingerprint: vec![fingerprint; 32], valid_to }
+    }
+
+    #[test]
+    fn a_key_pending_import_fails_cleanly_everywhere() {
+        let mut k = external(KeySpec::SymmetricDefault);
+        for err in [k.current_material().unwrap_err(), k.check_usable().unwrap_err()] {
+            assert_eq!(err.kind, ErrorKind::KMSInvalidStateException);
+            assert_eq!(err.message, "k1 is pending import.");
+        }
+        for change in [KeyChange::Enable, KeyChange::Disable] {
+            let err = k.apply_change(&change, 0).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::KMSInvalidStateException);
+        }
+        for change in [KeyChange::EnableRotation { period_days: 365 }, KeyChange::DisableRotation] {
+            let err = k.apply_change(&change, 0).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::UnsupportedOperationException);
+        }
+        // Deleting material that is not there is accepted and changes nothing.
+        let before = k.clone();
+        k.apply_change(&KeyChange::DeleteImportedMaterial, 0).unwrap();
+        assert_eq!(k, before);
+    }
+
+    #[test]
+    fn import_delete_and_reimport_the_same_material() {
+        let mut k = external(KeySpec::SymmetricDefault);
+        k.import_material(&import(7, None), 10).unwrap();
+        assert_eq!(k.state, KeyState::Enabled);
+        assert_eq!(k.current_material().unwrap().material_id, format!("{:064x}", 7));
+        k.apply_change(&KeyChange::Disable, 11).unwrap();
+        k.apply_change(&KeyChange::DeleteImportedMaterial, 12).unwrap();
+        assert_eq!(k.state, KeyState::PendingImport);
+        assert!(k.materials.is_empty());
+        assert_eq!(k.current_material().unwrap_err().kind, ErrorKind::KMSInvalidStateException);
+
+        // Different material is refused and changes nothing.
+        let before = k.clone();
+        let err = k.import_material(&import(8, None), 13).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::IncorrectKeyMaterialException);
+        assert_eq!(k, before);
+
+        // The same material again: version 0 with the first material id, so old ciphertexts
+        // (which name version 0) decrypt again.
+        let mut again = import(7, Some(1000));
+        again.material.material_id = "f".repeat(64);
+        k.import_material(&again, 14).unwrap();
+        assert_eq!(k.state, KeyState::Enabled);
+        assert_eq!(k.materials.len(), 1);
+        assert_eq!(k.current_material().unwrap().version, 0);
+        assert_eq!(k.current_material().unwrap().material_id, format!("{:064x}", 7));
+        assert_eq!(k.import.as_ref().unwrap().valid_to, Some(1000));
+
+        // Importing the same material into a key that has it only updates ValidTo.
+        k.import_material(&import(7, None), 15).unwrap();
+        assert_eq!((k.materials.len(), k.import.as_ref().unwrap().valid_to), (1, None));
+        let err = k.import_material(&import(9, None), 16).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::IncorrectKeyMaterialException);
+    }
+
+    #[test]
+    fn imported_material_expires() {
+        let mut k = external(KeySpec::Hmac256);
+        assert_eq!(
+            k.import_material(&import(1, Some(100)), 100).unwrap_err().kind,
+            ErrorKind::ValidationException,
+            "ValidTo must be in the future"
+        );
+        k.import_material(&import(1, Some(100)), 50).unwrap();
+        assert!(!k.is_material_expired(99) && k.is_material_expired(100));
+        assert!(!k.expire_material(99));
+        assert!(k.expire_material(100));
+        assert_eq!(k.state, KeyState::PendingImport);
+        assert!(!k.expire_material(200), "expires once");
+        k.import_material(&import(1, None), 300).unwrap();
+        assert!(!k.is_material_expired(u64::MAX));
+    }
+
+    #[test]
+    fn import_rules_by_origin_and_state() {
+        let mut generated = key(KeySpec::SymmetricDefault);
+        let err = generated.import_material(&import(1, None), 0).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::UnsupportedOperationException);
+        let err = generated.apply_change(&KeyChange::DeleteImportedMaterial, 0).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::UnsupportedOperationException);
+        let mut rsa = external(KeySpec::Rsa2048);
+        assert_eq!(
+            rsa.import_material(&import(1, None), 0).unwrap_err().kind,
+            ErrorKind::UnsupportedOperationException
+        );
+
+        // Pending deletion: no import (note 8); deleting material keeps the key waiting, and
+        // cancelling leaves it pending import rather than disabled.
+        let mut k = external(KeySpec::SymmetricDefault);
+        k.import_material(&import(1, None), 0).unwrap();
+        k.apply_change(&KeyChange::ScheduleDeletion { window_days: 7 }, 0).unwrap();
+        let err = k.import_material(&import(1, None), 1).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::KMSInvalidStateException);
+        assert_eq!(
+            k.check_importable("GetParametersForImport").unwrap_err().message,
+            "k1 is pending deletion."
+        );
+        k.apply_change(&KeyChange::DeleteImportedMaterial, 2).unwrap();
+        assert_eq!(k.state, KeyState::PendingDeletion);
+        k.apply_change(&KeyChange::CancelDeletion, 3).unwrap();
+        assert_eq!(k.state, KeyState::PendingImport);
+
+        // With material, cancelling gives Disabled as usual.
+        let mut k = external(KeySpec::SymmetricDefault);
+        k.import_material(&import(1, None), 0).unwrap();
+        k.apply_change(&KeyChange::ScheduleDeletion { window_days: 7 }, 0).unwrap();
+        k.apply_change(&KeyChange::CancelDeletion, 1).unwrap();
+        assert_eq!(k.state, KeyState::Disabled);
+        let err =
+            k.apply_change(&KeyChange::Rotate { material: material(1, Some(RotationType::OnDemand)) }, 2);
+        assert_eq!(err.unwrap_err().kind, ErrorKind::UnsupportedOperationException);
+    }
+
+    #[test]
+    fn records_without_import_fields_still_load() {
+        let mut json = serde_json::to_value(key(KeySpec::SymmetricDefault)).unwrap();
+        json.as_object_mut().unwrap().remove("import");
+        let k: KeyRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(k.import, None);
     }
 
     #[test]

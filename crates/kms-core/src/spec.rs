@@ -143,6 +143,27 @@ aws_enum!(RotationType, "rotationType" {
     OnDemand => "ON_DEMAND",
 });
 
+aws_enum!(WrappingAlgorithm, "wrappingAlgorithm" {
+    RsaesPkcs1V15 => "RSAES_PKCS1_V1_5",
+    RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
+    RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+    RsaAesKeyWrapSha1 => "RSA_AES_KEY_WRAP_SHA_1",
+    RsaAesKeyWrapSha256 => "RSA_AES_KEY_WRAP_SHA_256",
+    Sm2pke => "SM2PKE",
+});
+
+aws_enum!(WrappingKeySpec, "wrappingKeySpec" {
+    Rsa2048 => "RSA_2048",
+    Rsa3072 => "RSA_3072",
+    Rsa4096 => "RSA_4096",
+    Sm2 => "SM2",
+});
+
+aws_enum!(ExpirationModel, "expirationModel" {
+    KeyMaterialExpires => "KEY_MATERIAL_EXPIRES",
+    KeyMaterialDoesNotExpire => "KEY_MATERIAL_DOES_NOT_EXPIRE",
+});
+
 impl DataKeySpec {
     pub fn byte_len(self) -> usize {
         match self {
@@ -180,6 +201,20 @@ impl KeySpec {
             Self::EccSecgP256k1 | Self::EccNistEdwards25519 => &[SignVerify],
             Self::MlDsa44 | Self::MlDsa65 | Self::MlDsa87 => &[SignVerify],
             Self::Sm2 => &[EncryptDecrypt, SignVerify, KeyAgreement],
+        }
+    }
+
+    /// The lengths of key material ImportKeyMaterial accepts for this spec, or None when this
+    /// server does not import material for it (asymmetric specs). AWS: 256-bit symmetric keys;
+    /// HMAC keys between their digest length and their block size.
+    pub fn importable_material_len(self) -> Option<std::ops::RangeInclusive<usize>> {
+        match self {
+            Self::SymmetricDefault => Some(32..=32),
+            Self::Hmac224 => Some(28..=64),
+            Self::Hmac256 => Some(32..=64),
+            Self::Hmac384 => Some(48..=128),
+            Self::Hmac512 => Some(64..=128),
+            _ => None,
         }
     }
 

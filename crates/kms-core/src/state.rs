@@ -4,12 +4,14 @@
 
 use crate::error::{KmsError, KmsResult};
 use crate::ids::KeyRef;
-use crate::key::{KeyRecord, UnixMillis};
+use crate::key::{ImportParameters, KeyRecord, UnixMillis};
 use crate::store::{StateRead, StateWrite};
 use serde::{Deserialize, Serialize};
 
 const KEY_PREFIX: &[u8] = b"k/";
 const ALIAS_PREFIX: &[u8] = b"a/";
+/// `p/<key id>/<token id>`: import parameters (GetParametersForImport).
+const IMPORT_PREFIX: &[u8] = b"p/";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AliasRecord {
@@ -32,6 +34,14 @@ fn key_key(key_id: &str) -> Vec<u8> {
 
 fn alias_key(alias_name: &str) -> Vec<u8> {
     [ALIAS_PREFIX, alias_name.as_bytes()].concat()
+}
+
+fn import_prefix(key_id: &str) -> Vec<u8> {
+    [IMPORT_PREFIX, key_id.as_bytes(), b"/"].concat()
+}
+
+fn import_key(key_id: &str, token_id: &str) -> Vec<u8> {
+    [import_prefix(key_id).as_slice(), token_id.as_bytes()].concat()
 }
 
 /// The end of a prefix range: the prefix with its last byte incremented.
@@ -105,6 +115,24 @@ impl<'a, S: StateRead + ?Sized> Keys<'a, S> {
         Ok(all.into_iter().filter(|a| a.target_key_id == key_id).collect())
     }
 
+    /// The import parameters a token names, if the state still has them.
+    pub fn import_parameters(&self, key_id: &str, token_id: &str) -> KmsResult<Option<ImportParameters>> {
+        self.state
+            .get(&import_key(key_id, token_id))?
+            .map(|bytes| decode("import parameters", &bytes))
+            .transpose()
+    }
+
+    /// Every parameter set of one key (at most a handful).
+    pub fn import_parameters_of(&self, key_id: &str) -> KmsResult<Vec<ImportParameters>> {
+        self.scan_all("import parameters", &import_prefix(key_id))
+    }
+
+    /// Every parameter set of the region, for expiry.
+    pub fn all_import_parameters(&self) -> KmsResult<Vec<ImportParameters>> {
+        self.scan_all("import parameters", IMPORT_PREFIX)
+    }
+
     pub fn all_keys(&self) -> KmsResult<Vec<KeyRecord>> {
         self.scan_all("key", KEY_PREFIX)
     }
@@ -162,4 +190,12 @@ pub fn put_alias(state: &mut dyn StateWrite, alias: &AliasRecord) {
 
 pub fn delete_alias(state: &mut dyn StateWrite, alias_name: &str) {
     state.delete(&alias_key(alias_name));
+}
+
+pub fn put_import_parameters(state: &mut dyn StateWrite, params: &ImportParameters) {
+    state.put(&import_key(&params.key_id, &params.token_id), &encode(params));
+}
+
+pub fn delete_import_parameters(state: &mut dyn StateWrite, key_id: &str, token_id: &str) {
+    state.delete(&import_key(key_id, token_id));
 }

@@ -25,6 +25,7 @@ pub mod aead;
 pub mod asymmetric;
 pub mod blob;
 mod error;
+pub mod import;
 pub mod mac;
 pub mod material;
 pub mod random;

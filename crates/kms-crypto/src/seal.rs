@@ -48,6 +48,23 @@ impl RootKey {
     }
 }
 
+impl RootKey {
+    /// A 32-byte key for one `purpose`, derived from the root key (HMAC-SHA256 as a PRF, i.e.
+    /// one HKDF-Expand block), so the root key itself serves only AES-GCM sealing.
+    pub(crate) fn derive(&self, purpose: &str) -> zeroize::Zeroizing<[u8; 32]> {
+        let mac = crate::mac::generate_mac(
+            crate::mac::MacAlgorithm::HmacSha256,
+            &self.0,
+            &[b"kms.derive.v1\0", purpose.as_bytes()].concat(),
+        );
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&mac);
+        let mut mac = mac;
+        mac.zeroize();
+        key
+    }
+}
+
 impl fmt::Debug for RootKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RootKey(<redacted>)")

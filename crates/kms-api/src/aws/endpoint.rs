@@ -103,6 +103,9 @@ impl<B: Backend> Endpoint<B> {
             }
             Err((err, principal)) => (Answer::from(err), principal),
         };
+        if let Some(metrics) = crate::metrics::installed() {
+            metrics.record_aws(&operation, answer.error, started.elapsed());
+        }
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let principal = principal.as_deref().unwrap_or("-");
         let error = answer.error.unwrap_or("");

@@ -82,6 +82,9 @@ aws_operations! {
     "DeriveSharedSecret" => derive_shared_secret(DeriveSharedSecretRequest, DeriveSharedSecretResponse);
     "GenerateDataKeyPair" => generate_data_key_pair(GenerateDataKeyPairRequest, GenerateDataKeyPairResponse);
     "GenerateDataKeyPairWithoutPlaintext" => generate_data_key_pair_without_plaintext(GenerateDataKeyPairWithoutPlaintextRequest, GenerateDataKeyPairWithoutPlaintextResponse);
+    "GetParametersForImport" => get_parameters_for_import(GetParametersForImportRequest, GetParametersForImportResponse);
+    "ImportKeyMaterial" => import_key_material(ImportKeyMaterialRequest, ImportKeyMaterialResponse);
+    "DeleteImportedKeyMaterial" => delete_imported_key_material(DeleteImportedKeyMaterialRequest, DeleteImportedKeyMaterialResponse);
 }
 
 /// Whether `operation` is a method of the kms.v1 service (i.e. an AWS KMS operation).

@@ -33,10 +33,19 @@ impl Kms {
         let key_usage =
             key_spec.resolve_usage(enum_in::<pb::KeyUsage, KeyUsage>("KeyUsage", req.key_usage)?)?;
         let origin = enum_in::<pb::OriginType, Origin>("Origin", req.origin)?.unwrap_or(Origin::AwsKms);
-        if origin != Origin::AwsKms {
-            return Err(KmsError::unsupported(format!(
-                "Origin {origin} is not supported by this server; only AWS_KMS"
-            )));
+        match origin {
+            Origin::AwsKms => {}
+            Origin::External if key_spec.importable_material_len().is_some() => {}
+            Origin::External => {
+                return Err(KmsError::unsupported(format!(
+                    "Origin EXTERNAL is supported for SYMMETRIC_DEFAULT and HMAC keys only, not {key_spec}"
+                )));
+            }
+            _ => {
+                return Err(KmsError::unsupported(format!(
+                    "Origin {origin} is not supported by this server; only AWS_KMS and EXTERNAL"
+                )));
+            }
         }
         if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
             return Err(KmsError::unsupported("custom key stores are not supported by this server"));
@@ -53,7 +62,13 @@ impl Kms {
 
         let key_id = new_key_id(multi_region);
         // Material is generated and sealed before proposing: the Raft log only sees it sealed.
-        let (material, public_key) = self.new_material(&key_id, key_spec, 0, None).await?;
+        // An EXTERNAL key starts with none and waits in PendingImport for ImportKeyMaterial.
+        let (materials, public_key, state) = if origin == Origin::External {
+            (Vec::new(), Vec::new(), KeyState::PendingImport)
+        } else {
+            let (material, public_key) = self.new_material(&key_id, key_spec, 0, None).await?;
+            (vec![material], public_key, KeyState::Enabled)
+        };
         let key = KeyRecord {
             key_id,
             creation_date: self.now(),
@@ -61,15 +76,16 @@ impl Kms {
             key_spec,
             key_usage,
             origin,
-            state: KeyState::Enabled,
+            state,
             multi_region,
             deletion_date: None,
             pending_window_days: None,
             tags,
-            materials: vec![material],
+            materials,
             public_key,
             rotation: RotationSchedule::default(),
             on_demand_rotations: 0,
+            import: None,
         };
         let key = self.propose_key(Command::CreateKey { key }).await?;
         tracing::info!(key_id = %key.key_id, key_spec = %key.key_spec, "created key");

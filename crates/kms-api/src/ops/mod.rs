@@ -4,6 +4,7 @@
 mod aliases;
 mod asymmetric;
 mod crypto;
+mod import;
 mod keys;
 mod rotation;
 mod tags;

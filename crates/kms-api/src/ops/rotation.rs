@@ -7,7 +7,7 @@ use crate::convert::{enum_out, timestamp};
 use crate::kms::Kms;
 use kms_core::command::Command;
 use kms_core::key::{DEFAULT_ROTATION_PERIOD_DAYS, KeyChange, KeyRecord};
-use kms_core::spec::{KeyFamily, RotationType};
+use kms_core::spec::{KeyFamily, Origin, RotationType};
 use kms_core::{KmsError, KmsResult};
 use kms_proto::v1 as pb;
 
@@ -47,6 +47,13 @@ impl Kms {
             return Err(KmsError::unsupported(format!(
                 "key {} is {}; only symmetric encryption keys rotate",
                 key.key_id, key.key_spec
+            )));
+        }
+        if key.origin == Origin::External {
+            // Note 6 of the key-state table: imported material does not rotate automatically.
+            return Err(KmsError::unsupported(format!(
+                "key {} has origin EXTERNAL; automatic rotation is only for origin AWS_KMS",
+                key.key_id
             )));
         }
         let rotation = &key.rotation;
