@@ -60,10 +60,9 @@ def recent(ts, slack=300):
 
 
 def bare_or_arn(value, key_id):
-    """protocols.md §2.2: AWS answers a bare key id in GetKeyRotationStatus, RotateKeyOnDemand and
-    ListKeyRotations; kms currently answers the ARN there (reported to the lead). Either must name
-    exactly this key."""
-    return value == key_id or (ARN.match(value) is not None and ARN.match(value).group(2) == key_id)
+    """protocols.md §2.2: AWS answers the bare key id (not the ARN) in GetKeyRotationStatus,
+    RotateKeyOnDemand and ListKeyRotations."""
+    return value == key_id
 
 
 def arn_of(key_id):
@@ -355,6 +354,26 @@ expect_error("IncorrectKeyMaterialException", kms.import_key_material, KeyId=ext
 kms.import_key_material(KeyId=external["KeyId"], ImportToken=token, EncryptedKeyMaterial=wrapped)
 assert kms.decrypt(CiphertextBlob=byok_blob)["Plaintext"] == b"byok"
 ok("DeleteImportedKeyMaterial")
+
+# ---- last use, custom key stores ----
+kms.encrypt(KeyId=external["KeyId"], Plaintext=b"tracked")
+usage = kms.get_key_last_usage(KeyId=external["KeyId"])
+assert arn_of(usage["KeyId"]) == external["KeyId"]
+assert usage["KeyLastUsage"]["Operation"] == "Encrypt", usage
+recent(usage["KeyLastUsage"]["Timestamp"])
+assert usage["TrackingStartDate"] == usage["KeyCreationDate"]
+ok("GetKeyLastUsage")
+for name, call, kwargs in [
+    ("CreateCustomKeyStore", kms.create_custom_key_store, {"CustomKeyStoreName": "hsm"}),
+    ("DescribeCustomKeyStores", kms.describe_custom_key_stores, {}),
+    ("UpdateCustomKeyStore", kms.update_custom_key_store, {"CustomKeyStoreId": "cks-1234567890abcdef0"}),
+    ("DeleteCustomKeyStore", kms.delete_custom_key_store, {"CustomKeyStoreId": "cks-1234567890abcdef0"}),
+    ("ConnectCustomKeyStore", kms.connect_custom_key_store, {"CustomKeyStoreId": "cks-1234567890abcdef0"}),
+    ("DisconnectCustomKeyStore", kms.disconnect_custom_key_store, {"CustomKeyStoreId": "cks-1234567890abcdef0"}),
+]:
+    e = expect_error("UnsupportedOperationException", call, **kwargs)
+    assert "custom key stores" in e.response["Error"]["Message"], e.response
+    ok(name)
 
 # ---- cleanup operations last ----
 kms.delete_alias(AliasName="alias/boto3-app")

@@ -118,15 +118,42 @@ async fn bad_input_gets_the_aws_exception_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn key_last_usage_is_tracked() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node")).await;
+    let mut c = node.client().await;
+    let key = create_key(&mut c, pb::KeySpec::SymmetricDefault, pb::KeyUsage::Unspecified).await;
+    let usage = |key: &str| pb::GetKeyLastUsageRequest { key_id: key.to_string() };
+    let fresh = c.get_key_last_usage(usage(&key)).await.unwrap().into_inner();
+    assert!(fresh.key_last_usage.is_none(), "a new key has no use yet");
+    assert_eq!(fresh.tracking_start_date, fresh.key_creation_date);
+    c.encrypt(encrypt_request(&key, b"x", &[])).await.unwrap();
+    let used = c.get_key_last_usage(usage(&key)).await.unwrap().into_inner().key_last_usage.unwrap();
+    assert_eq!(used.operation, i32::from(pb::KeyLastUsageTrackingOperation::Encrypt));
+    // A failed call is not a use.
+    c.decrypt(decrypt_request(b"garbage-that-is-not-a-blob", &[])).await.unwrap_err();
+    let after = c.get_key_last_usage(usage(&key)).await.unwrap().into_inner().key_last_usage.unwrap();
+    assert_eq!(after.operation, i32::from(pb::KeyLastUsageTrackingOperation::Encrypt));
+    assert_eq!(
+        exception(&c.get_key_last_usage(usage("alias/none")).await.unwrap_err()),
+        "ValidationException"
+    );
+}
+
+#[tokio::test]
 async fn operations_not_built_yet_answer_unimplemented_naming_the_operation() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("node")).await;
     let mut c = node.client().await;
-    let status = c.get_key_last_usage(pb::GetKeyLastUsageRequest::default()).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert!(status.message().contains("GetKeyLastUsage"), "{status:?}");
     let status = c.create_grant(pb::CreateGrantRequest::default()).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unimplemented);
     assert!(status.message().contains("CreateGrant"), "{status:?}");
+    let status = c.replicate_key(pb::ReplicateKeyRequest::default()).await.unwrap_err();
+    assert!(status.message().contains("ReplicateKey"), "{status:?}");
+    // Custom key stores will never exist here: a plain UnsupportedOperationException.
+    let status = c.create_custom_key_store(pb::CreateCustomKeyStoreRequest::default()).await.unwrap_err();
+    assert_eq!(exception(&status), "UnsupportedOperationException");
+    assert!(status.message().contains("custom key stores"), "{status:?}");
     // The node is unharmed.
     c.list_keys(pb::ListKeysRequest::default()).await.unwrap();
 }

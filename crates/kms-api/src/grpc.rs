@@ -148,9 +148,15 @@ grpc_api! {
         get_parameters_for_import: GetParametersForImportRequest => GetParametersForImportResponse;
         import_key_material: ImportKeyMaterialRequest => ImportKeyMaterialResponse;
         delete_imported_key_material: DeleteImportedKeyMaterialRequest => DeleteImportedKeyMaterialResponse;
+        get_key_last_usage: GetKeyLastUsageRequest => GetKeyLastUsageResponse;
+        create_custom_key_store: CreateCustomKeyStoreRequest => CreateCustomKeyStoreResponse;
+        describe_custom_key_stores: DescribeCustomKeyStoresRequest => DescribeCustomKeyStoresResponse;
+        update_custom_key_store: UpdateCustomKeyStoreRequest => UpdateCustomKeyStoreResponse;
+        delete_custom_key_store: DeleteCustomKeyStoreRequest => DeleteCustomKeyStoreResponse;
+        connect_custom_key_store: ConnectCustomKeyStoreRequest => ConnectCustomKeyStoreResponse;
+        disconnect_custom_key_store: DisconnectCustomKeyStoreRequest => DisconnectCustomKeyStoreResponse;
     }
     pending {
-        get_key_last_usage: GetKeyLastUsageRequest => GetKeyLastUsageResponse = "GetKeyLastUsage";
         create_grant: CreateGrantRequest => CreateGrantResponse = "CreateGrant";
         list_grants: ListGrantsRequest => ListGrantsResponse = "ListGrants";
         list_retirable_grants: ListRetirableGrantsRequest => ListRetirableGrantsResponse = "ListRetirableGrants";
@@ -161,11 +167,5 @@ grpc_api! {
         list_key_policies: ListKeyPoliciesRequest => ListKeyPoliciesResponse = "ListKeyPolicies";
         replicate_key: ReplicateKeyRequest => ReplicateKeyResponse = "ReplicateKey";
         update_primary_region: UpdatePrimaryRegionRequest => UpdatePrimaryRegionResponse = "UpdatePrimaryRegion";
-        create_custom_key_store: CreateCustomKeyStoreRequest => CreateCustomKeyStoreResponse = "CreateCustomKeyStore";
-        describe_custom_key_stores: DescribeCustomKeyStoresRequest => DescribeCustomKeyStoresResponse = "DescribeCustomKeyStores";
-        update_custom_key_store: UpdateCustomKeyStoreRequest => UpdateCustomKeyStoreResponse = "UpdateCustomKeyStore";
-        delete_custom_key_store: DeleteCustomKeyStoreRequest => DeleteCustomKeyStoreResponse = "DeleteCustomKeyStore";
-        connect_custom_key_store: ConnectCustomKeyStoreRequest => ConnectCustomKeyStoreResponse = "ConnectCustomKeyStore";
-        disconnect_custom_key_store: DisconnectCustomKeyStoreRequest => DisconnectCustomKeyStoreResponse = "DisconnectCustomKeyStore";
     }
 }

@@ -2,6 +2,7 @@
 //! state), the root key that seals key material, and the ARN scope. Operations live in `ops/`,
 //! one module per family; this module has what they share.
 
+use crate::usage::UsageTracker;
 use crate::{convert, engine};
 use kms_core::command::{Command, CommandOutput, decode_result};
 use kms_core::ids::{KeyRef, RegionScope};
@@ -36,6 +37,7 @@ pub struct Kms {
     pub(crate) root_key: Arc<RootKey>,
     pub(crate) scope: RegionScope,
     clock: Arc<dyn Clock>,
+    usage: Arc<UsageTracker>,
 }
 
 impl Kms {
@@ -45,7 +47,7 @@ impl Kms {
 
     /// A service whose notion of "now" comes from `clock` (tests move time forward with it).
     pub fn with_clock(region: Region, root_key: RootKey, scope: RegionScope, clock: Arc<dyn Clock>) -> Self {
-        Self { region, root_key: Arc::new(root_key), scope, clock }
+        Self { region, root_key: Arc::new(root_key), scope, clock, usage: Arc::default() }
     }
 
     pub fn region(&self) -> &Region {
@@ -84,6 +86,27 @@ impl Kms {
             }
             other => other,
         }
+    }
+
+    /// Notes a successful cryptographic use of `key` for GetKeyLastUsage.
+    pub(crate) fn record_use(&self, key: &KeyRecord, operation: &str) {
+        self.usage.record(&key.key_id, operation, self.now());
+    }
+
+    /// Replicates the uses this node noted since the last call (every node does this).
+    pub async fn flush_key_use(&self) {
+        let uses = self.usage.take();
+        if uses.is_empty() {
+            return;
+        }
+        if let Err(err) = self.propose(Command::RecordKeyUse { uses: uses.clone() }).await {
+            tracing::warn!(error = %err, "replicating key last-use records failed; will retry");
+            self.usage.restore(uses);
+        }
+    }
+
+    pub(crate) fn pending_use(&self, key_id: &str) -> Option<kms_core::state::KeyUse> {
+        self.usage.pending(key_id)
     }
 
     pub(crate) fn key_arn(&self, key_id: &str) -> String {

@@ -15,6 +15,7 @@ mod kms;
 mod maintenance;
 pub mod metrics;
 mod ops;
+mod usage;
 
 pub use caller::Caller;
 pub use kms::{Clock, Kms, SystemClock};

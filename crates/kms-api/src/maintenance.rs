@@ -57,14 +57,21 @@ impl Kms {
         (purged, rotated)
     }
 
-    /// Runs maintenance every `interval` until `shutdown` flips to true.
+    /// Every `interval` until `shutdown` flips to true: replicate this node's key-use records
+    /// (every node), then the leader's maintenance pass.
     pub async fn maintenance_loop(self, interval: Duration, mut shutdown: watch::Receiver<bool>) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticker.tick() => { self.run_maintenance().await; }
-                _ = shutdown.changed() => return,
+                _ = ticker.tick() => {
+                    self.flush_key_use().await;
+                    self.run_maintenance().await;
+                }
+                _ = shutdown.changed() => {
+                    self.flush_key_use().await;
+                    return;
+                }
             }
         }
     }

@@ -137,3 +137,33 @@ async fn keys_are_deleted_when_their_waiting_period_ends() {
     assert_eq!(kms.run_maintenance().await, (0, 0));
     kms.region().shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn key_last_usage_is_replicated_by_the_maintenance_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicU64::new(1_700_000_000_000)));
+    let kms = single_node(dir.path(), clock.clone()).await;
+    let caller = Caller::anonymous();
+    let key = kms.create_key(&caller, pb::CreateKeyRequest::default()).await.unwrap();
+    let key_id = key.key_metadata.unwrap().key_id;
+    let request = pb::GenerateDataKeyRequest {
+        key_id: key_id.clone(),
+        number_of_bytes: Some(16),
+        ..Default::default()
+    };
+    kms.generate_data_key(&caller, request).await.unwrap();
+    kms.flush_key_use().await;
+    // What was flushed is in the replicated state: a second service on the same region (as
+    // another node would be) sees it without this node's memory.
+    let other = Kms::with_clock(
+        kms.region().clone(),
+        kms_crypto::RootKey::generate().unwrap(),
+        RegionScope::new("test-1", "111122223333"),
+        clock.clone(),
+    );
+    let usage = other.get_key_last_usage(&caller, pb::GetKeyLastUsageRequest { key_id }).await.unwrap();
+    let last = usage.key_last_usage.unwrap();
+    assert_eq!(last.operation, i32::from(pb::KeyLastUsageTrackingOperation::GenerateDataKey));
+    assert_eq!(last.timestamp.unwrap().seconds as u64 * 1000, clock.now());
+    kms.region().shutdown().await.unwrap();
+}

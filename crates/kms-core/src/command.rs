@@ -9,7 +9,7 @@ use crate::key::{
     ImportParameters, KeyChange, KeyRecord, MAX_IMPORT_PARAMETERS_PER_KEY, MaterialImport, UnixMillis,
 };
 use crate::spec::KeyState;
-use crate::state::{self, AliasRecord, Keys};
+use crate::state::{self, AliasRecord, KeyUse, Keys};
 use crate::store::{StateMachineApp, StateWrite};
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +62,12 @@ pub enum Command {
     /// PendingImport) and import parameters past their validity.
     ExpireImports {
         now: UnixMillis,
+    },
+    /// Records the last successful cryptographic use of keys, as observed by one node since its
+    /// previous report. A record only ever moves forward in time; keys that no longer exist are
+    /// skipped.
+    RecordKeyUse {
+        uses: Vec<KeyUse>,
     },
 }
 
@@ -136,6 +142,7 @@ pub fn apply(command: &Command, state: &mut dyn StateWrite) -> CommandResult {
             import_key_material(key_id, token_id, import, *now, state)
         }
         Command::ExpireImports { now } => expire_imports(*now, state),
+        Command::RecordKeyUse { uses } => record_key_use(uses, state),
     }
 }
 
@@ -215,6 +222,22 @@ fn check_alias_quota(keys: &Keys<'_, dyn StateWrite + '_>, key_id: &str) -> KmsR
         )));
     }
     Ok(())
+}
+
+fn record_key_use(uses: &[KeyUse], state: &mut dyn StateWrite) -> CommandResult {
+    let keys = Keys::new(&*state);
+    let mut newer = Vec::new();
+    for key_use in uses {
+        let exists = keys.get_key(&key_use.key_id)?.is_some();
+        let is_newer = keys.last_use(&key_use.key_id)?.is_none_or(|last| last.at < key_use.at);
+        if exists && is_newer {
+            newer.push(key_use.clone());
+        }
+    }
+    for key_use in &newer {
+        state::put_last_use(state, key_use);
+    }
+    Ok(CommandOutput::Done)
 }
 
 fn purge_due_keys(now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult {
@@ -427,6 +450,28 @@ mod tests {
         assert_eq!(keys.key("k1").unwrap_err().kind, ErrorKind::NotFoundException);
         assert!(keys.get_alias("alias/doomed").unwrap().is_none());
         assert!(keys.get_key("k2").unwrap().is_some());
+    }
+
+    #[test]
+    fn key_use_only_moves_forward_and_goes_with_the_key() {
+        let mut state = MapState::default();
+        run(&mut state, Command::CreateKey { key: new_key("k1", KeySpec::SymmetricDefault) }).unwrap();
+        let key_use = |operation: &str, at| KeyUse { key_id: "k1".into(), operation: operation.into(), at };
+        let ghost = KeyUse { key_id: "gone".into(), operation: "Encrypt".into(), at: 9 };
+        run(&mut state, Command::RecordKeyUse { uses: vec![key_use("Decrypt", 20), ghost] }).unwrap();
+        run(&mut state, Command::RecordKeyUse { uses: vec![key_use("Encrypt", 10)] }).unwrap();
+        let keys = Keys::new(&state);
+        assert_eq!(keys.last_use("k1").unwrap(), Some(key_use("Decrypt", 20)), "an older report loses");
+        assert_eq!(keys.last_use("gone").unwrap(), None, "no record for a key that does not exist");
+        let schedule = KeyChange::ScheduleDeletion { window_days: 7 };
+        run(&mut state, Command::ChangeKey { key_id: "k1".into(), change: schedule, now: 0 }).unwrap();
+        run(&mut state, Command::PurgeDueKeys { now: 7 * DAY_MILLIS }).unwrap();
+        assert_eq!(Keys::new(&state).last_use("k1").unwrap(), None);
+        assert!(
+            state.0.is_empty(),
+            "nothing of a deleted key remains: {:?}",
+            state.0.keys().collect::<Vec<_>>()
+        );
     }
 
     #[test]

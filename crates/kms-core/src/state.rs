@@ -12,6 +12,18 @@ const KEY_PREFIX: &[u8] = b"k/";
 const ALIAS_PREFIX: &[u8] = b"a/";
 /// `p/<key id>/<token id>`: import parameters (GetParametersForImport).
 const IMPORT_PREFIX: &[u8] = b"p/";
+/// `u/<key id>`: the last successful cryptographic use of a key (GetKeyLastUsage). Kept apart
+/// from the key record so that recording a use never rewrites the key's material list.
+const USAGE_PREFIX: &[u8] = b"u/";
+
+/// The last successful cryptographic use of a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUse {
+    pub key_id: String,
+    /// The AWS operation name, e.g. `Encrypt`.
+    pub operation: String,
+    pub at: UnixMillis,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AliasRecord {
@@ -34,6 +46,10 @@ fn key_key(key_id: &str) -> Vec<u8> {
 
 fn alias_key(alias_name: &str) -> Vec<u8> {
     [ALIAS_PREFIX, alias_name.as_bytes()].concat()
+}
+
+fn usage_key(key_id: &str) -> Vec<u8> {
+    [USAGE_PREFIX, key_id.as_bytes()].concat()
 }
 
 fn import_prefix(key_id: &str) -> Vec<u8> {
@@ -133,6 +149,10 @@ impl<'a, S: StateRead + ?Sized> Keys<'a, S> {
         self.scan_all("import parameters", IMPORT_PREFIX)
     }
 
+    pub fn last_use(&self, key_id: &str) -> KmsResult<Option<KeyUse>> {
+        self.state.get(&usage_key(key_id))?.map(|bytes| decode("key use", &bytes)).transpose()
+    }
+
     pub fn all_keys(&self) -> KmsResult<Vec<KeyRecord>> {
         self.scan_all("key", KEY_PREFIX)
     }
@@ -180,7 +200,13 @@ pub fn put_key(state: &mut dyn StateWrite, key: &KeyRecord) {
     state.put(&key_key(&key.key_id), &encode(key));
 }
 
+pub fn put_last_use(state: &mut dyn StateWrite, key_use: &KeyUse) {
+    state.put(&usage_key(&key_use.key_id), &encode(key_use));
+}
+
+/// Deletes a key record together with what only exists for it (its last-use record).
 pub fn delete_key(state: &mut dyn StateWrite, key_id: &str) {
+    state.delete(&usage_key(key_id));
     state.delete(&key_key(key_id));
 }
 

@@ -85,6 +85,13 @@ aws_operations! {
     "GetParametersForImport" => get_parameters_for_import(GetParametersForImportRequest, GetParametersForImportResponse);
     "ImportKeyMaterial" => import_key_material(ImportKeyMaterialRequest, ImportKeyMaterialResponse);
     "DeleteImportedKeyMaterial" => delete_imported_key_material(DeleteImportedKeyMaterialRequest, DeleteImportedKeyMaterialResponse);
+    "GetKeyLastUsage" => get_key_last_usage(GetKeyLastUsageRequest, GetKeyLastUsageResponse);
+    "CreateCustomKeyStore" => create_custom_key_store(CreateCustomKeyStoreRequest, CreateCustomKeyStoreResponse);
+    "DescribeCustomKeyStores" => describe_custom_key_stores(DescribeCustomKeyStoresRequest, DescribeCustomKeyStoresResponse);
+    "UpdateCustomKeyStore" => update_custom_key_store(UpdateCustomKeyStoreRequest, UpdateCustomKeyStoreResponse);
+    "DeleteCustomKeyStore" => delete_custom_key_store(DeleteCustomKeyStoreRequest, DeleteCustomKeyStoreResponse);
+    "ConnectCustomKeyStore" => connect_custom_key_store(ConnectCustomKeyStoreRequest, ConnectCustomKeyStoreResponse);
+    "DisconnectCustomKeyStore" => disconnect_custom_key_store(DisconnectCustomKeyStoreRequest, DisconnectCustomKeyStoreResponse);
 }
 
 /// Whether `operation` is a method of the kms.v1 service (i.e. an AWS KMS operation).

@@ -249,7 +249,7 @@ fn missing_required_members_are_validation_errors_naming_them() {
 #[test]
 fn pending_and_unknown_operations() {
     let c = codec();
-    assert_eq!(operations::IMPLEMENTED.len(), 37);
+    assert_eq!(operations::IMPLEMENTED.len(), 44);
     // A pending operation validates its input, then says it is not implemented yet.
     let input = json!({"KeyId": "k", "PolicyName": "default"});
     let err = operations::not_implemented(&c, "GetKeyPolicy", &input).unwrap_err();

@@ -102,6 +102,7 @@ impl Kms {
         let crypto_algorithm = engine::signing_algorithm(algorithm)?;
         let signature = asym::sign(spec, private.expose(), crypto_algorithm, message_type, &req.message)
             .map_err(crypto_error)?;
+        self.record_use(&key, "Sign");
         Ok(pb::SignResponse {
             key_id: self.key_arn(&key.key_id),
             signature,
@@ -127,6 +128,7 @@ impl Kms {
                 "the signature does not verify with this key and message",
             ));
         }
+        self.record_use(&key, "Verify");
         Ok(pb::VerifyResponse {
             key_id: self.key_arn(&key.key_id),
             signature_valid: true,
@@ -155,6 +157,7 @@ impl Kms {
         let spec = engine::asymmetric_spec(key.key_spec)?;
         let secret =
             asym::derive_shared_secret(spec, private.expose(), &req.public_key).map_err(crypto_error)?;
+        self.record_use(&key, "DeriveSharedSecret");
         Ok(pb::DeriveSharedSecretResponse {
             key_id: self.key_arn(&key.key_id),
             shared_secret: secret.expose().to_vec(),
@@ -207,6 +210,7 @@ impl Kms {
                 "GenerateDataKeyPair",
             )
             .await?;
+        self.record_use(&key, "GenerateDataKeyPair");
         Ok(pb::GenerateDataKeyPairResponse {
             private_key_ciphertext_blob: blob,
             private_key_plaintext: private.expose().to_vec(),
@@ -233,6 +237,7 @@ impl Kms {
                 "GenerateDataKeyPairWithoutPlaintext",
             )
             .await?;
+        self.record_use(&key, "GenerateDataKeyPairWithoutPlaintext");
         Ok(pb::GenerateDataKeyPairWithoutPlaintextResponse {
             private_key_ciphertext_blob: blob,
             public_key: public,

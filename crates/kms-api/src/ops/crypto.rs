@@ -250,6 +250,7 @@ impl Kms {
         let ctx = context(req.encryption_context);
         let (blob, _, algorithm) = self.encrypt_with(&key, algorithm, &ctx, plaintext.expose())?;
         dry_run_gate(req.dry_run)?;
+        self.record_use(&key, "Encrypt");
         Ok(pb::EncryptResponse {
             ciphertext_blob: blob,
             key_id: self.key_arn(&key.key_id),
@@ -268,6 +269,7 @@ impl Kms {
             .decrypt_with(&req.ciphertext_blob, &ctx, req.key_id.as_deref(), algorithm, "Decrypt")
             .await?;
         dry_run_gate(req.dry_run)?;
+        self.record_use(&key, "Decrypt");
         Ok(pb::DecryptResponse {
             key_id: self.key_arn(&key.key_id),
             plaintext: plaintext.expose().to_vec(),
@@ -302,6 +304,8 @@ impl Kms {
         let (blob, destination_material_id, destination_algorithm) =
             self.encrypt_with(&destination, destination_algorithm, &destination_ctx, plaintext.expose())?;
         dry_run_gate(req.dry_run)?;
+        self.record_use(&source, "ReEncrypt");
+        self.record_use(&destination, "ReEncrypt");
         Ok(pb::ReEncryptResponse {
             ciphertext_blob: blob,
             source_key_id: self.key_arn(&source.key_id),
@@ -358,6 +362,7 @@ impl Kms {
                 "GenerateDataKey",
             )
             .await?;
+        self.record_use(&key, "GenerateDataKey");
         Ok(pb::GenerateDataKeyResponse {
             ciphertext_blob: blob,
             plaintext: data_key.expose().to_vec(),
@@ -383,6 +388,7 @@ impl Kms {
                 "GenerateDataKeyWithoutPlaintext",
             )
             .await?;
+        self.record_use(&key, "GenerateDataKeyWithoutPlaintext");
         Ok(pb::GenerateDataKeyWithoutPlaintextResponse {
             ciphertext_blob: blob,
             key_id: self.key_arn(&key.key_id),
@@ -442,6 +448,7 @@ impl Kms {
             self.mac_key(&req.key_id, req.mac_algorithm, &req.message, "GenerateMac").await?;
         dry_run_gate(req.dry_run)?;
         let mac = kms_crypto::generate_mac(engine::mac_algorithm(algorithm), secret.expose(), &req.message);
+        self.record_use(&key, "GenerateMac");
         Ok(pb::GenerateMacResponse {
             mac,
             mac_algorithm: enum_out::<pb::MacAlgorithmSpec>(algorithm),
@@ -463,6 +470,7 @@ impl Kms {
         {
             return Err(KmsError::invalid_mac("the MAC does not match the message and key"));
         }
+        self.record_use(&key, "VerifyMac");
         Ok(pb::VerifyMacResponse {
             key_id: self.key_arn(&key.key_id),
             mac_valid: true,

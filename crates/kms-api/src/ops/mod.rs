@@ -4,8 +4,10 @@
 mod aliases;
 mod asymmetric;
 mod crypto;
+mod custom_key_stores;
 mod import;
 mod keys;
+mod last_usage;
 mod rotation;
 mod tags;
 
