@@ -23,7 +23,7 @@ pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub const SERVICE: &str = "kms";
 const TERMINATOR: &str = "aws4_request";
 /// How far `X-Amz-Date` may be from the server's clock, either way.
-pub const MAX_CLOCK_SKEW_SECS: i64 = 5 * 60;
+pub const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
 /// The longest `X-Amz-Expires` of a presigned request (AWS: 7 days).
 const MAX_EXPIRES_SECS: i64 = 7 * 24 * 3600;
 const MISMATCH: &str = "The request signature we calculated does not match the signature you provided. \
@@ -288,7 +288,7 @@ fn check_time(claim: &Claim, now: i64) -> Result<(), AwsError> {
                 amz_date::format(now)
             ),
             None => format!(
-                "Signature expired: {} is now earlier than {} ({} - 5 min.)",
+                "Signature expired: {} is now earlier than {} ({} - 15 min.)",
                 claim.amz_date,
                 amz_date::format(now - MAX_CLOCK_SKEW_SECS),
                 amz_date::format(now)
@@ -297,7 +297,7 @@ fn check_time(claim: &Claim, now: i64) -> Result<(), AwsError> {
     }
     if signed_at > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
         return Err(AwsError::invalid_signature(format!(
-            "Signature not yet current: {} is still later than {} ({} + 5 min.)",
+            "Signature not yet current: {} is still later than {} ({} + 15 min.)",
             claim.amz_date,
             amz_date::format(now + MAX_CLOCK_SKEW_SECS),
             amz_date::format(now)
@@ -558,14 +558,17 @@ mod tests {
         h.insert("authorization", authorization(AK, "20150830/us-east-1/kms/aws4_request", SIGNED, "zz"));
         assert_eq!(code(check(&h, BODY, &creds, now())), "InvalidSignatureException");
         // Expired and not yet current.
-        let err = check(&vector_headers(), BODY, &creds, now() + 301).unwrap_err();
+        let err = check(&vector_headers(), BODY, &creds, now() + MAX_CLOCK_SKEW_SECS + 1).unwrap_err();
         assert_eq!(err.code, "InvalidSignatureException");
         assert!(
             err.message.starts_with("Signature expired: 20150830T123600Z is now earlier than"),
             "{}",
             err.message
         );
-        assert_eq!(code(check(&vector_headers(), BODY, &creds, now() - 301)), "InvalidSignatureException");
+        assert_eq!(
+            code(check(&vector_headers(), BODY, &creds, now() - MAX_CLOCK_SKEW_SECS - 1)),
+            "InvalidSignatureException"
+        );
         // Unknown access key.
         let mut h = base_headers();
         h.insert(
