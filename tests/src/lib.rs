@@ -40,6 +40,8 @@ pub struct Node {
     raft_listen: SocketAddr,
     /// The AWS JSON 1.1 endpoint (`--aws-listen`); see [`AWS_DEV_ACCESS_KEY_ID`].
     pub aws_listen: SocketAddr,
+    /// Prometheus `GET /metrics` (`--metrics-listen`); see [`Node::scrape_metrics`].
+    pub metrics_listen: SocketAddr,
     log: PathBuf,
 }
 
@@ -54,12 +56,14 @@ impl Node {
         let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let raft_listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let aws_listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let metrics_listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut node = Node {
             child: None,
             data_dir: data_dir.to_path_buf(),
             listen,
             raft_listen,
             aws_listen,
+            metrics_listen,
             log: data_dir.with_extension("log"),
         };
         node.spawn().await;
@@ -73,6 +77,7 @@ impl Node {
             .arg(&self.data_dir)
             .args(["--listen", &self.listen.to_string(), "--raft-listen", &self.raft_listen.to_string()])
             .args(["--aws-listen", &self.aws_listen.to_string()])
+            .args(["--metrics-listen", &self.metrics_listen.to_string()])
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -128,6 +133,12 @@ impl Node {
         }
     }
 
+    /// `GET /metrics` of this node: (HTTP status, content type, body). Plain HTTP/1.1 over
+    /// loopback, no client library.
+    pub fn scrape_metrics(&self) -> (u16, String, String) {
+        http_get(self.metrics_listen, "/metrics")
+    }
+
     /// SIGTERM, then waits for a clean exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -169,6 +180,24 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A minimal HTTP/1.1 GET (`Connection: close`): (status, content type, body).
+pub fn http_get(address: SocketAddr, path: &str) -> (u16, String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("an HTTP status");
+    let content_type = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-type")))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    (status, content_type, body.to_string())
 }
 
 /// The AWS exception name a failed call carries.
@@ -327,6 +356,11 @@ impl ClusterNode {
         self.stopped = false;
     }
 
+    /// Whether the node was frozen with [`sigstop`](Self::sigstop) and not thawed yet.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
     /// SIGSTOP: the process freezes (no answers, no heartbeats) but keeps its sockets.
     pub fn sigstop(&mut self) {
         let pid = self.pid().expect("node not running");
@@ -463,6 +497,32 @@ impl Cluster {
         node.wait_serving().await;
     }
 
+    /// Restarts several killed nodes at once (all are spawned before any is awaited, so nodes
+    /// that need each other for a majority can come up together); returns once all serve.
+    pub async fn restart_many(&mut self, ids: &[u64]) {
+        for id in ids {
+            self.node_mut(*id).spawn();
+        }
+        for id in ids {
+            self.node_mut(*id).wait_serving().await;
+        }
+    }
+
+    /// Undoes every fault: thaws stopped nodes and restarts killed ones (discarded nodes stay
+    /// gone). Returns the ids that were thawed or restarted.
+    pub async fn heal(&mut self) -> Vec<u64> {
+        let mut healed = Vec::new();
+        let stopped: Vec<u64> = self.nodes.values().filter(|n| n.stopped).map(|n| n.id).collect();
+        for id in stopped {
+            self.node_mut(id).sigcont();
+            healed.push(id);
+        }
+        let killed: Vec<u64> = self.nodes.values().filter(|n| !n.is_running()).map(|n| n.id).collect();
+        self.restart_many(&killed).await;
+        healed.extend(killed);
+        healed
+    }
+
     /// Kills node `id` and forgets it (its directory stays until the cluster is dropped).
     pub fn discard(&mut self, id: u64) {
         if let Some(mut node) = self.nodes.remove(&id) {
@@ -544,6 +604,46 @@ impl Cluster {
             assert!(Instant::now() < deadline, "no agreed leader within {timeout:?}: {seen:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// A small deterministic PRNG (SplitMix64) for randomized tests: a printed seed replays the
+/// same sequence of choices.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// A random seed (from the OS RNG).
+    pub fn random_seed() -> u64 {
+        let bytes = kms_crypto::random_bytes(8).unwrap();
+        u64::from_le_bytes(bytes.expose()[..8].try_into().unwrap())
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// A duration uniform in `min_ms..=max_ms` milliseconds.
+    pub fn millis(&mut self, min_ms: u64, max_ms: u64) -> Duration {
+        Duration::from_millis(min_ms + self.below(max_ms - min_ms + 1))
+    }
+
+    /// A uniformly chosen element of `items` (non-empty).
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
     }
 }
 

@@ -11,10 +11,24 @@ use kms_replication::{Region, RegionConfig, RegionStatus};
 /// Commands are text: `put <key> <value>`, or `append <key> <suffix>` (which reads the current
 /// value, so it checks that a command sees what the previous one wrote). The response is the
 /// previous value, or `-` if there was none.
+///
+/// A batched put, `mput\n<key> <value>\n<key> <value>...`, writes many pairs in one command (to
+/// build a large state quickly); its response is the number of pairs written.
 pub struct KvApp;
 
 impl StateMachineApp for KvApp {
     fn apply(&self, command: &[u8], state: &mut dyn StateWrite) -> Vec<u8> {
+        if let Some(lines) = command.strip_prefix(b"mput\n") {
+            let mut count = 0usize;
+            for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let Some(space) = line.iter().position(|b| *b == b' ') else {
+                    return b"error: malformed mput line".to_vec();
+                };
+                state.put(&line[..space], &line[space + 1..]);
+                count += 1;
+            }
+            return count.to_string().into_bytes();
+        }
         let text = String::from_utf8_lossy(command);
         let mut parts = text.splitn(3, ' ');
         let (op, key, value) = (parts.next(), parts.next(), parts.next());

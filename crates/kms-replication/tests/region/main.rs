@@ -4,5 +4,6 @@
 
 mod cluster;
 mod common;
+mod large_snapshot;
 mod restart;
 mod snapshot;
