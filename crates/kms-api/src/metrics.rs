@@ -224,9 +224,21 @@ impl RaftGauges {
             "Changes of the leader id this node has observed (sampled; the first leader seen is not a change)",
             gauges.leader_changes.clone(),
         );
-        raft.register("last_log_index", "Index of the last entry in this node's log", gauges.last_log_index.clone());
-        raft.register("applied_index", "Index of the last entry applied to the state", gauges.applied_index.clone());
-        raft.register("apply_lag", "Log entries not yet applied (last log index - applied index)", gauges.apply_lag.clone());
+        raft.register(
+            "last_log_index",
+            "Index of the last entry in this node's log",
+            gauges.last_log_index.clone(),
+        );
+        raft.register(
+            "applied_index",
+            "Index of the last entry applied to the state",
+            gauges.applied_index.clone(),
+        );
+        raft.register(
+            "apply_lag",
+            "Log entries not yet applied (last log index - applied index)",
+            gauges.apply_lag.clone(),
+        );
         raft.register(
             "snapshot_index",
             "Last log index covered by this node's current snapshot (0 without one)",
@@ -363,7 +375,11 @@ fn outcome_of(headers: &http::HeaderMap) -> String {
             let exception = headers.get(kms_proto::EXCEPTION_METADATA_KEY).and_then(|v| v.to_str().ok());
             match exception {
                 // Our own value, but a label must stay bounded whatever arrives here.
-                Some(name) if !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                Some(name)
+                    if !name.is_empty()
+                        && name.len() <= 64
+                        && name.bytes().all(|b| b.is_ascii_alphabetic()) =>
+                {
                     name.to_string()
                 }
                 _ => format!("grpc_{:?}", tonic::Code::from_i32(code)),
@@ -457,7 +473,8 @@ mod tests {
         assert_eq!(outcome_of(&headers), "ok");
         headers.insert("grpc-status", http::HeaderValue::from_static("5"));
         assert_eq!(outcome_of(&headers), "grpc_NotFound");
-        headers.insert(kms_proto::EXCEPTION_METADATA_KEY, http::HeaderValue::from_static("NotFoundException"));
+        headers
+            .insert(kms_proto::EXCEPTION_METADATA_KEY, http::HeaderValue::from_static("NotFoundException"));
         assert_eq!(outcome_of(&headers), "NotFoundException");
         headers.insert(kms_proto::EXCEPTION_METADATA_KEY, http::HeaderValue::from_static("key/1234-5678"));
         assert_eq!(outcome_of(&headers), "grpc_NotFound", "an odd value never becomes a label");

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kms_crypto::asymmetric::{self as asym, AsymmetricKeySpec, EncryptionAlgorithm, MessageType, SigningAlgorithm};
+use kms_crypto::asymmetric::{
+    self as asym, AsymmetricKeySpec, EncryptionAlgorithm, MessageType, SigningAlgorithm,
+};
 use kms_crypto::{BlobHeader, EncryptionContext, MacAlgorithm};
 use std::hint::black_box;
 
@@ -57,11 +59,14 @@ fn signing(c: &mut Criterion) {
         let signature = asym::sign(spec, private.expose(), algorithm, MessageType::Raw, &message).unwrap();
         let name = format!("{}_{}", spec.aws_name(), algorithm.aws_name());
         group.bench_function(format!("sign_{name}"), |b| {
-            b.iter(|| asym::sign(spec, private.expose(), algorithm, MessageType::Raw, black_box(&message)).unwrap())
+            b.iter(|| {
+                asym::sign(spec, private.expose(), algorithm, MessageType::Raw, black_box(&message)).unwrap()
+            })
         });
         group.bench_function(format!("verify_{name}"), |b| {
             b.iter(|| {
-                asym::verify(spec, &public, algorithm, MessageType::Raw, black_box(&message), &signature).unwrap()
+                asym::verify(spec, &public, algorithm, MessageType::Raw, black_box(&message), &signature)
+                    .unwrap()
             })
         });
     }
@@ -83,7 +88,9 @@ fn rsa_oaep_and_ecdh(c: &mut Criterion) {
             b.iter(|| asym::rsa_decrypt(spec, private.expose(), algorithm, black_box(&ciphertext)).unwrap())
         });
     }
-    for spec in [AsymmetricKeySpec::EccNistP256, AsymmetricKeySpec::EccNistP384, AsymmetricKeySpec::EccNistP521] {
+    for spec in
+        [AsymmetricKeySpec::EccNistP256, AsymmetricKeySpec::EccNistP384, AsymmetricKeySpec::EccNistP521]
+    {
         let private = asym::generate_private_key(spec).unwrap();
         let peer = asym::generate_private_key(spec).unwrap();
         let peer_public = asym::public_key_der(spec, peer.expose()).unwrap();

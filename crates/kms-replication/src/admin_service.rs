@@ -60,10 +60,9 @@ pub fn status(e: ReplicationError) -> Status {
             (Status::internal(message), "KMSInternalException")
         }
     };
-    status.metadata_mut().insert(
-        kms_proto::EXCEPTION_METADATA_KEY,
-        tonic::metadata::MetadataValue::from_static(exception),
-    );
+    status
+        .metadata_mut()
+        .insert(kms_proto::EXCEPTION_METADATA_KEY, tonic::metadata::MetadataValue::from_static(exception));
     status
 }
 

@@ -43,6 +43,10 @@ pub struct Config {
     /// `[aws_credentials.<id>]` with `secret_access_key` and `principal`.
     #[serde(default)]
     pub aws_credentials: BTreeMap<String, AwsCredential>,
+    /// Where `GET /metrics` serves Prometheus metrics (plain HTTP); off when absent. The metrics
+    /// carry operation and exception names only, but keep the address off public networks.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// One access key of the AWS endpoint. The secret never appears in `Debug` output.
@@ -136,6 +140,7 @@ impl Config {
                     principal: kms_api::aws::DEV_PRINCIPAL.to_string(),
                 },
             )]),
+            metrics_listen: Some(SocketAddr::new(listen.ip(), listen.port().wrapping_add(3))),
         })
     }
 
@@ -167,6 +172,11 @@ impl Config {
         }
         if r.request_timeout_ms == 0 || r.snapshot_logs_since_last == 0 {
             bail!("[raft] request_timeout_ms and snapshot_logs_since_last must be at least 1");
+        }
+        if let Some(metrics) = self.metrics_listen
+            && [Some(self.listen), Some(self.raft_listen), self.aws_listen].contains(&Some(metrics))
+        {
+            bail!("metrics_listen {metrics} is already the address of another listener");
         }
         if self.aws_listen.is_some() && self.aws_credentials.is_empty() {
             bail!("aws_listen is set but [aws_credentials] is empty: nobody could call the AWS endpoint");
@@ -292,12 +302,36 @@ aws_listen = "127.0.0.1:8302"
     }
 
     #[test]
+    fn metrics_listen_is_optional_and_on_in_dev() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kmsd.toml");
+        let base = r#"
+node_id = 1
+data_dir = "/var/lib/kms"
+listen = "127.0.0.1:8300"
+raft_listen = "127.0.0.1:8301"
+region = "eu-west-1"
+account = "123456789012"
+root_key_file = "/etc/kms/root.key"
+"#;
+        std::fs::write(&path, base).unwrap();
+        assert_eq!(Config::load(&path).unwrap().metrics_listen, None);
+        std::fs::write(&path, format!("{base}metrics_listen = \"127.0.0.1:9300\"\n")).unwrap();
+        assert_eq!(Config::load(&path).unwrap().metrics_listen, Some("127.0.0.1:9300".parse().unwrap()));
+        std::fs::write(&path, format!("{base}metrics_listen = \"127.0.0.1:8301\"\n")).unwrap();
+        assert!(Config::load(&path).is_err(), "the raft address twice");
+        let dev = Config::dev("/tmp/x".into(), "127.0.0.1:8300".parse().unwrap()).unwrap();
+        assert_eq!(dev.metrics_listen, Some("127.0.0.1:8303".parse().unwrap()));
+    }
+
+    #[test]
     fn the_shipped_example_config_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kmsd.example.toml");
         let config = Config::load(&path).unwrap();
         assert_eq!(config.initial_members.len(), 3);
         assert!(config.aws_listen.is_some());
         assert_eq!(config.aws_credentials.len(), 1);
+        assert!(config.metrics_listen.is_some());
     }
 
     #[test]

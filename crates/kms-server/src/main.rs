@@ -7,6 +7,7 @@
 mod config;
 mod root_key;
 mod server;
+mod telemetry;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -47,6 +48,10 @@ enum Mode {
         /// port + 2.
         #[arg(long, env = "KMSD_AWS_LISTEN")]
         aws_listen: Option<SocketAddr>,
+        /// Prometheus `/metrics` (loopback only); defaults to the client port + 3, skipped with a
+        /// warning if that port is taken.
+        #[arg(long, env = "KMSD_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// A node configured by a TOML file; flags and environment override the file.
     Run {
@@ -60,28 +65,24 @@ enum Mode {
         raft_listen: Option<SocketAddr>,
         #[arg(long, env = "KMSD_NODE_ID")]
         node_id: Option<u64>,
+        /// Prometheus `/metrics` address (overrides `metrics_listen`).
+        #[arg(long, env = "KMSD_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
     },
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
-    match cli.mode {
-        Mode::Dev { data_dir, listen, raft_listen, aws_listen } => {
+    let telemetry = telemetry::init(matches!(cli.log_format, LogFormat::Json));
+    let result = run(cli.mode).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run(mode: Mode) -> Result<()> {
+    match mode {
+        Mode::Dev { data_dir, listen, raft_listen, aws_listen, metrics_listen } => {
             let mut config = Config::dev(data_dir, listen)?;
             if let Some(raft_listen) = raft_listen {
                 anyhow::ensure!(raft_listen.ip().is_loopback(), "dev mode: --raft-listen must be loopback");
@@ -91,6 +92,24 @@ async fn main() -> Result<()> {
             if let Some(aws_listen) = aws_listen {
                 anyhow::ensure!(aws_listen.ip().is_loopback(), "dev mode: --aws-listen must be loopback");
                 config.aws_listen = Some(aws_listen);
+            }
+            match metrics_listen {
+                Some(address) => {
+                    anyhow::ensure!(
+                        address.ip().is_loopback(),
+                        "dev mode: --metrics-listen must be loopback"
+                    );
+                    config.metrics_listen = Some(address);
+                }
+                // The default port is a convenience: a clash must not stop a dev node.
+                None => {
+                    if let Some(address) = config.metrics_listen
+                        && let Err(err) = std::net::TcpListener::bind(address)
+                    {
+                        tracing::warn!(%address, error = %err, "metrics port taken; /metrics is off");
+                        config.metrics_listen = None;
+                    }
+                }
             }
             std::fs::create_dir_all(&config.data_dir)?;
             if let Some(aws_listen) = config.aws_listen {
@@ -111,12 +130,13 @@ async fn main() -> Result<()> {
             let root_key = root_key::load_or_create(&config.root_key_file)?;
             server::run(config, root_key).await
         }
-        Mode::Run { config, data_dir, listen, raft_listen, node_id } => {
+        Mode::Run { config, data_dir, listen, raft_listen, node_id, metrics_listen } => {
             let mut config = Config::load(&config)?;
             config.data_dir = data_dir.unwrap_or(config.data_dir);
             config.listen = listen.unwrap_or(config.listen);
             config.raft_listen = raft_listen.unwrap_or(config.raft_listen);
             config.node_id = node_id.unwrap_or(config.node_id);
+            config.metrics_listen = metrics_listen.or(config.metrics_listen);
             config.validate()?;
             let root_key = root_key::load(&config.root_key_file)?;
             server::run(config, root_key).await

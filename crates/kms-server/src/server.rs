@@ -2,6 +2,7 @@
 //! with health and reflection, and the maintenance loop. Wiring only.
 
 use crate::config::Config;
+use crate::telemetry;
 use anyhow::{Context, Result};
 use kms_api::Kms;
 use kms_api::grpc::GrpcApi;
@@ -23,6 +24,22 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
     let kms = Kms::new(region.clone(), root_key, RegionScope::new(&config.region, &config.account));
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut stop: watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    // Metrics: bound before anything is served, recorded from the first request on.
+    let mut telemetry_tasks = Vec::new();
+    if let Some(address) = config.metrics_listen {
+        let listener = telemetry::bind_metrics(address).await?;
+        let metrics = kms_api::metrics::install();
+        let serve = telemetry::serve_metrics(metrics, region.clone(), listener, stopped(stop_rx.clone()));
+        telemetry_tasks.push(tokio::spawn(serve));
+        telemetry_tasks.push(tokio::spawn(telemetry::sample_raft(
+            metrics,
+            region.clone(),
+            stopped(stop_rx.clone()),
+        )));
+    }
     let maintenance = tokio::spawn(
         kms.clone().maintenance_loop(Duration::from_secs(config.maintenance_interval_secs.max(1)), stop_rx),
     );
@@ -44,6 +61,9 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = maintenance.await;
+    for task in telemetry_tasks {
+        let _ = task.await;
+    }
     region.shutdown().await.context("stopping the region")?;
     tracing::info!("stopped");
     served
@@ -142,6 +162,8 @@ pub async fn serve_grpc(
     tracing::info!(%address, "kmsd is serving the KMS gRPC API");
     tonic::transport::Server::builder()
         .timeout(Duration::from_secs(30))
+        // Per-operation metrics (when installed) and one tracing span per request.
+        .layer(kms_api::metrics::GrpcLayer::new(kms_api::metrics::installed()))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(GrpcApi::new(kms).into_service())
