@@ -152,23 +152,42 @@ impl Kms {
         operation: &str,
     ) -> KmsResult<(KeyRecord, SecretBytes, String, EncryptionAlgorithm)> {
         check_blob_len("ciphertextBlob", blob, MAX_CIPHERTEXT)?;
-        if let Some(key_id) = key_id {
-            let key = self.key(key_id, true).await?;
-            if key.key_spec.family() == KeyFamily::Asymmetric {
-                check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
-                let algorithm = asymmetric_algorithm(&key, algorithm, context)?;
-                let spec = engine::asymmetric_spec(key.key_spec)?;
-                let material = key.current_material()?;
-                let private = self.unseal(&key, material)?;
-                let rsa = engine::rsa_encryption_algorithm(algorithm)?;
-                let plaintext = asym::rsa_decrypt(spec, private.expose(), rsa, blob).map_err(crypto_error)?;
-                let material_id = material.material_id.clone();
-                return Ok((key, plaintext, material_id, algorithm));
+        // The caller's key is read once and handed on, not looked up again by the blob path.
+        let expected = match key_id {
+            Some(key_id) => Some(self.key(key_id, true).await?),
+            None => None,
+        };
+        match expected {
+            Some(key) if key.key_spec.family() == KeyFamily::Asymmetric => {
+                self.decrypt_rsa(key, blob, context, algorithm, operation)
+            }
+            expected => {
+                symmetric_algorithm(algorithm)?;
+                let (key, plaintext, material_id) =
+                    self.open_blob(blob, context, expected, operation).await?;
+                Ok((key, plaintext, material_id, EncryptionAlgorithm::SymmetricDefault))
             }
         }
-        symmetric_algorithm(algorithm)?;
-        let (key, plaintext, material_id) = self.open_blob(blob, context, key_id, operation).await?;
-        Ok((key, plaintext, material_id, EncryptionAlgorithm::SymmetricDefault))
+    }
+
+    /// Decrypts raw RSA-OAEP ciphertext with `key` (asymmetric ciphertext names no key).
+    fn decrypt_rsa(
+        &self,
+        key: KeyRecord,
+        blob: &[u8],
+        context: &EncryptionContext,
+        algorithm: Option<EncryptionAlgorithm>,
+        operation: &str,
+    ) -> KmsResult<(KeyRecord, SecretBytes, String, EncryptionAlgorithm)> {
+        check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
+        let algorithm = asymmetric_algorithm(&key, algorithm, context)?;
+        let spec = engine::asymmetric_spec(key.key_spec)?;
+        let material = key.current_material()?;
+        let private = self.unseal(&key, material)?;
+        let rsa = engine::rsa_encryption_algorithm(algorithm)?;
+        let plaintext = asym::rsa_decrypt(spec, private.expose(), rsa, blob).map_err(crypto_error)?;
+        let material_id = material.material_id.clone();
+        Ok((key, plaintext, material_id, algorithm))
     }
 
     /// A symmetric encryption key: data keys and data key pairs are only encrypted under these.
@@ -202,34 +221,36 @@ impl Kms {
         Ok((blob, material.material_id.clone()))
     }
 
+    /// The key a blob names. A well-formed blob naming a key we do not have is reported, as AWS
+    /// does, as an invalid ciphertext.
+    async fn blob_key(&self, key_id: &str) -> KmsResult<KeyRecord> {
+        match self.key(key_id, false).await {
+            Err(err) if err.kind == ErrorKind::NotFoundException => Err(KmsError::invalid_ciphertext(
+                "ciphertext refers to a key that does not exist in this region",
+            )),
+            other => other,
+        }
+    }
+
     /// Finds the key a blob names, checks it against an expected key if the caller gave one,
     /// and decrypts. Shared by Decrypt and ReEncrypt.
     async fn open_blob(
         &self,
         blob: &[u8],
         context: &EncryptionContext,
-        expected_key_id: Option<&str>,
+        expected: Option<KeyRecord>,
         operation: &str,
     ) -> KmsResult<(KeyRecord, SecretBytes, String)> {
         let header = kms_crypto::parse_header(blob).map_err(crypto_error)?;
-        let key = match self.key(&header.key_id, false).await {
-            Ok(key) => key,
-            // A well-formed blob naming a key we do not have: AWS reports the blob as invalid.
-            Err(err) if err.kind == ErrorKind::NotFoundException => {
-                return Err(KmsError::invalid_ciphertext(
-                    "ciphertext refers to a key that does not exist in this region",
-                ));
-            }
-            Err(err) => return Err(err),
+        let (key, expected) = match expected {
+            Some(expected) if expected.key_id == header.key_id => (expected, None),
+            expected => (self.blob_key(&header.key_id).await?, expected),
         };
-        if let Some(expected) = expected_key_id {
-            let expected = self.key(expected, true).await?;
-            if expected.key_id != key.key_id {
-                return Err(KmsError::incorrect_key(format!(
-                    "the ciphertext was not encrypted under key {}",
-                    expected.key_id
-                )));
-            }
+        if let Some(expected) = expected {
+            return Err(KmsError::incorrect_key(format!(
+                "the ciphertext was not encrypted under key {}",
+                expected.key_id
+            )));
         }
         check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
         let material = key.material(header.material_version).ok_or_else(|| {
