@@ -5,46 +5,15 @@
 //! (tests/tests/import.rs) wraps with OpenSSL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kms_api::{Caller, Clock, Kms};
+mod common;
+
+use common::{ManualClock, single_node};
+use kms_api::{Caller, Kms};
 use kms_core::ErrorKind;
-use kms_core::command::KmsStateMachine;
-use kms_core::ids::RegionScope;
 use kms_core::key::DAY_MILLIS;
 use kms_crypto::import::{WrappingAlgorithm, wrap_key_material};
 use kms_proto::v1 as pb;
-use kms_replication::{Region, RegionConfig};
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-struct ManualClock(AtomicU64);
-
-impl Clock for ManualClock {
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-async fn single_node(dir: &std::path::Path, clock: Arc<ManualClock>) -> Kms {
-    let config = RegionConfig {
-        node_id: 1,
-        data_dir: dir.join("raft"),
-        raft_listen: "127.0.0.1:0".parse().unwrap(),
-        raft_advertise: "127.0.0.1:0".into(),
-        ..RegionConfig::default()
-    };
-    let region = Region::open(config, Arc::new(KmsStateMachine)).await.unwrap();
-    let members = BTreeMap::from([(1, region.raft_addr().to_string())]);
-    region.initialize(members).await.unwrap();
-    for _ in 0..100 {
-        if region.is_leader() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let root = kms_crypto::RootKey::generate().unwrap();
-    Kms::with_clock(region, root, RegionScope::new("test-1", "111122223333"), clock)
-}
+use std::sync::atomic::Ordering;
 
 async fn state(kms: &Kms, key_id: &str) -> pb::KeyMetadata {
     let req = pb::DescribeKeyRequest { key_id: key_id.into(), ..Default::default() };
@@ -55,7 +24,7 @@ async fn state(kms: &Kms, key_id: &str) -> pb::KeyMetadata {
 async fn imported_material_expires_and_tokens_expire() {
     let dir = tempfile::tempdir().unwrap();
     let start = 1_700_000_000_000;
-    let clock = Arc::new(ManualClock(AtomicU64::new(start)));
+    let clock = ManualClock::starting_at(start);
     let kms = single_node(dir.path(), clock.clone()).await;
     let caller = Caller::anonymous();
 

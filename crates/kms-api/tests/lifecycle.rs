@@ -3,57 +3,18 @@
 //! decrypt; keys are really deleted when their waiting period ends, with their aliases.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{ManualClock, single_node};
 use kms_api::{Caller, Clock, Kms};
 use kms_core::ErrorKind;
-use kms_core::command::KmsStateMachine;
-use kms_core::ids::RegionScope;
 use kms_core::key::DAY_MILLIS;
 use kms_proto::v1 as pb;
-use kms_replication::{Region, RegionConfig};
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// A clock the test sets by hand (only here; kmsd uses the system clock).
-struct ManualClock(AtomicU64);
-
-impl Clock for ManualClock {
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl ManualClock {
-    fn advance_days(&self, days: u64) {
-        self.0.fetch_add(days * DAY_MILLIS, Ordering::SeqCst);
-    }
-}
-
-async fn single_node(dir: &std::path::Path, clock: Arc<ManualClock>) -> Kms {
-    let config = RegionConfig {
-        node_id: 1,
-        data_dir: dir.join("raft"),
-        raft_listen: "127.0.0.1:0".parse().unwrap(),
-        raft_advertise: "127.0.0.1:0".into(),
-        ..RegionConfig::default()
-    };
-    let region = Region::open(config, Arc::new(KmsStateMachine)).await.unwrap();
-    let members = BTreeMap::from([(1, region.raft_addr().to_string())]);
-    region.initialize(members).await.unwrap();
-    for _ in 0..100 {
-        if region.is_leader() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let root = kms_crypto::RootKey::generate().unwrap();
-    Kms::with_clock(region, root, RegionScope::new("test-1", "111122223333"), clock)
-}
 
 #[tokio::test]
 async fn automatic_rotation_happens_on_schedule_and_old_ciphertexts_still_decrypt() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock(AtomicU64::new(1_700_000_000_000)));
+    let clock = ManualClock::starting_at(1_700_000_000_000);
     let kms = single_node(dir.path(), clock.clone()).await;
     let caller = Caller::anonymous();
 
@@ -97,7 +58,7 @@ async fn automatic_rotation_happens_on_schedule_and_old_ciphertexts_still_decryp
 #[tokio::test]
 async fn keys_are_deleted_when_their_waiting_period_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock(AtomicU64::new(1_700_000_000_000)));
+    let clock = ManualClock::starting_at(1_700_000_000_000);
     let kms = single_node(dir.path(), clock.clone()).await;
     let caller = Caller::anonymous();
 
@@ -141,7 +102,7 @@ async fn keys_are_deleted_when_their_waiting_period_ends() {
 #[tokio::test]
 async fn key_last_usage_is_replicated_by_the_maintenance_tick() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock(AtomicU64::new(1_700_000_000_000)));
+    let clock = ManualClock::starting_at(1_700_000_000_000);
     let kms = single_node(dir.path(), clock.clone()).await;
     let caller = Caller::anonymous();
     let key = kms.create_key(&caller, pb::CreateKeyRequest::default()).await.unwrap();
@@ -158,7 +119,7 @@ async fn key_last_usage_is_replicated_by_the_maintenance_tick() {
     let other = Kms::with_clock(
         kms.region().clone(),
         kms_crypto::RootKey::generate().unwrap(),
-        RegionScope::new("test-1", "111122223333"),
+        common::scope(),
         clock.clone(),
     );
     let usage = other.get_key_last_usage(&caller, pb::GetKeyLastUsageRequest { key_id }).await.unwrap();
