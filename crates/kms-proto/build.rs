@@ -112,6 +112,16 @@ impl {name} {{
         }}
     }}
 }}
+
+impl crate::AwsEnum for {name} {{
+    const AWS_NAMES: &'static [&'static str] = {name}::AWS_NAMES;
+    fn aws_name(self) -> Option<&'static str> {{
+        {name}::aws_name(&self)
+    }}
+    fn from_aws_name(s: &str) -> Option<Self> {{
+        {name}::from_aws_name(s)
+    }}
+}}
 "#
             );
         }

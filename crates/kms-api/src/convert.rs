@@ -9,40 +9,7 @@ use kms_core::{KmsError, KmsResult};
 use kms_proto::v1 as pb;
 use std::str::FromStr;
 
-/// The generated enums' AWS-name accessors, behind one trait.
-pub trait AwsEnum: Sized + Copy + TryFrom<i32> + Into<i32> {
-    fn aws_name(self) -> Option<&'static str>;
-    fn from_aws_name(name: &str) -> Option<Self>;
-}
-
-macro_rules! aws_enums {
-    ($($name:ident),+ $(,)?) => {$(
-        impl AwsEnum for pb::$name {
-            fn aws_name(self) -> Option<&'static str> { pb::$name::aws_name(&self) }
-            fn from_aws_name(name: &str) -> Option<Self> { pb::$name::from_aws_name(name) }
-        }
-    )+};
-}
-
-aws_enums!(
-    KeySpec,
-    KeyUsage,
-    KeyState,
-    OriginType,
-    EncryptionAlgorithmSpec,
-    SigningAlgorithmSpec,
-    MacAlgorithmSpec,
-    KeyAgreementAlgorithmSpec,
-    DataKeySpec,
-    KeyManagerType,
-    RotationType,
-    KeyMaterialState,
-    ExpirationModelType,
-    MessageType,
-    DataKeyPairSpec,
-    AlgorithmSpec,
-    WrappingKeySpec,
-);
+pub use kms_proto::AwsEnum;
 
 /// A request enum field: `None` when unset, the domain value when known, else a
 /// ValidationException naming the field.

@@ -209,65 +209,13 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// An enum generated from kms.proto, named by its AWS strings.
-pub trait AwsEnum: Sized + Copy + Into<i32> + TryFrom<i32> + Send + Sync + 'static {
-    const NAMES: &'static [&'static str];
-    fn from_aws(s: &str) -> Option<Self>;
-    fn to_aws(self) -> Option<&'static str>;
-}
-
-macro_rules! aws_enums {
-    ($($t:ident),* $(,)?) => {$(
-        impl AwsEnum for v1::$t {
-            const NAMES: &'static [&'static str] = v1::$t::AWS_NAMES;
-            fn from_aws(s: &str) -> Option<Self> {
-                v1::$t::from_aws_name(s)
-            }
-            fn to_aws(self) -> Option<&'static str> {
-                self.aws_name()
-            }
-        }
-    )*};
-}
-
-aws_enums!(
-    KeySpec,
-    CustomerMasterKeySpec,
-    KeyUsage,
-    KeyState,
-    OriginType,
-    EncryptionAlgorithmSpec,
-    SigningAlgorithmSpec,
-    MacAlgorithmSpec,
-    KeyAgreementAlgorithmSpec,
-    MessageType,
-    DataKeySpec,
-    DataKeyPairSpec,
-    KeyManagerType,
-    ExpirationModelType,
-    MultiRegionKeyType,
-    GrantOperation,
-    RotationType,
-    KeyMaterialState,
-    ImportState,
-    ImportType,
-    WrappingKeySpec,
-    AlgorithmSpec,
-    IncludeKeyMaterial,
-    CustomKeyStoreType,
-    ConnectionStateType,
-    ConnectionErrorCodeType,
-    XksProxyConnectivityType,
-    DryRunModifierType,
-    KeyLastUsageTrackingOperation,
-    KeyEncryptionMechanism,
-);
+pub use kms_proto::AwsEnum;
 
 /// Parses an enum by its AWS name (exact first, then ignoring ASCII case).
 pub fn parse_enum<E: AwsEnum>(s: &str) -> Result<E, String> {
-    E::from_aws(s)
-        .or_else(|| E::NAMES.iter().find(|n| n.eq_ignore_ascii_case(s)).and_then(|n| E::from_aws(n)))
-        .ok_or_else(|| format!("valid values: {}", E::NAMES.join(", ")))
+    E::from_aws_name(s)
+        .or_else(|| E::AWS_NAMES.iter().find(|n| n.eq_ignore_ascii_case(s)).and_then(|n| E::from_aws_name(n)))
+        .ok_or_else(|| format!("valid values: {}", E::AWS_NAMES.join(", ")))
 }
 
 /// An optional enum argument as the proto field value (0 = not given).

@@ -88,7 +88,7 @@ fn enum_value<E: AwsEnum>(v: i32) -> Option<Json> {
     if v == 0 {
         return None;
     }
-    let name = E::try_from(v).ok().and_then(E::to_aws);
+    let name = E::try_from(v).ok().and_then(E::aws_name);
     Some(Json::Str(name.map_or_else(|| format!("UNKNOWN_{v}"), str::to_string)))
 }
 

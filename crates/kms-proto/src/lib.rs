@@ -31,6 +31,17 @@ pub mod admin {
 /// The encoded `FileDescriptorSet` of kms.admin.v1, for `tonic-reflection`.
 pub const ADMIN_FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("kms_admin_descriptor");
 
+/// Every kms.v1 enum, named by its AWS wire strings: one trait so that generic code (the
+/// server's domain conversions, kmsctl's parsing and rendering) needs no per-enum tables.
+pub trait AwsEnum: Sized + Copy + Into<i32> + TryFrom<i32> + Send + Sync + 'static {
+    /// Every AWS wire string of the enum (UNSPECIFIED excluded).
+    const AWS_NAMES: &'static [&'static str];
+    /// The AWS wire string; `None` for `Unspecified`.
+    fn aws_name(self) -> Option<&'static str>;
+    /// Parses an AWS wire string (exact, case-sensitive).
+    fn from_aws_name(s: &str) -> Option<Self>;
+}
+
 /// gRPC status metadata key whose value is the AWS exception name (e.g. `NotFoundException`).
 pub const EXCEPTION_METADATA_KEY: &str = "x-kms-exception";
 
