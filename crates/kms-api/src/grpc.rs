@@ -89,8 +89,8 @@ fn caller_of<T>(_request: &Request<T>) -> Caller {
 
 macro_rules! grpc_api {
     (
-        implemented { $($op:ident: $req:ident => $resp:ident;)* }
-        pending { $($pending:ident: $preq:ident => $presp:ident = $name:literal;)* }
+        implemented { $($op:ident: $name:literal, $req:ident => $resp:ident;)* }
+        pending { $($pending:ident: $pname:literal, $preq:ident => $presp:ident;)* }
     ) => {
         #[tonic::async_trait]
         impl KeyManagementService for GrpcApi {
@@ -102,70 +102,11 @@ macro_rules! grpc_api {
             )*
             $(
                 async fn $pending(&self, _request: Request<pb::$preq>) -> Result<Response<pb::$presp>, Status> {
-                    Err(not_yet($name))
+                    Err(not_yet($pname))
                 }
             )*
         }
     };
 }
 
-grpc_api! {
-    implemented {
-        create_key: CreateKeyRequest => CreateKeyResponse;
-        describe_key: DescribeKeyRequest => DescribeKeyResponse;
-        list_keys: ListKeysRequest => ListKeysResponse;
-        update_key_description: UpdateKeyDescriptionRequest => UpdateKeyDescriptionResponse;
-        enable_key: EnableKeyRequest => EnableKeyResponse;
-        disable_key: DisableKeyRequest => DisableKeyResponse;
-        schedule_key_deletion: ScheduleKeyDeletionRequest => ScheduleKeyDeletionResponse;
-        cancel_key_deletion: CancelKeyDeletionRequest => CancelKeyDeletionResponse;
-        encrypt: EncryptRequest => EncryptResponse;
-        decrypt: DecryptRequest => DecryptResponse;
-        re_encrypt: ReEncryptRequest => ReEncryptResponse;
-        generate_data_key: GenerateDataKeyRequest => GenerateDataKeyResponse;
-        generate_data_key_without_plaintext: GenerateDataKeyWithoutPlaintextRequest => GenerateDataKeyWithoutPlaintextResponse;
-        generate_random: GenerateRandomRequest => GenerateRandomResponse;
-        generate_mac: GenerateMacRequest => GenerateMacResponse;
-        verify_mac: VerifyMacRequest => VerifyMacResponse;
-        create_alias: CreateAliasRequest => CreateAliasResponse;
-        update_alias: UpdateAliasRequest => UpdateAliasResponse;
-        delete_alias: DeleteAliasRequest => DeleteAliasResponse;
-        list_aliases: ListAliasesRequest => ListAliasesResponse;
-        tag_resource: TagResourceRequest => TagResourceResponse;
-        untag_resource: UntagResourceRequest => UntagResourceResponse;
-        list_resource_tags: ListResourceTagsRequest => ListResourceTagsResponse;
-        enable_key_rotation: EnableKeyRotationRequest => EnableKeyRotationResponse;
-        disable_key_rotation: DisableKeyRotationRequest => DisableKeyRotationResponse;
-        get_key_rotation_status: GetKeyRotationStatusRequest => GetKeyRotationStatusResponse;
-        rotate_key_on_demand: RotateKeyOnDemandRequest => RotateKeyOnDemandResponse;
-        list_key_rotations: ListKeyRotationsRequest => ListKeyRotationsResponse;
-        derive_shared_secret: DeriveSharedSecretRequest => DeriveSharedSecretResponse;
-        get_public_key: GetPublicKeyRequest => GetPublicKeyResponse;
-        verify: VerifyRequest => VerifyResponse;
-        sign: SignRequest => SignResponse;
-        generate_data_key_pair_without_plaintext: GenerateDataKeyPairWithoutPlaintextRequest => GenerateDataKeyPairWithoutPlaintextResponse;
-        generate_data_key_pair: GenerateDataKeyPairRequest => GenerateDataKeyPairResponse;
-        get_parameters_for_import: GetParametersForImportRequest => GetParametersForImportResponse;
-        import_key_material: ImportKeyMaterialRequest => ImportKeyMaterialResponse;
-        delete_imported_key_material: DeleteImportedKeyMaterialRequest => DeleteImportedKeyMaterialResponse;
-        get_key_last_usage: GetKeyLastUsageRequest => GetKeyLastUsageResponse;
-        create_custom_key_store: CreateCustomKeyStoreRequest => CreateCustomKeyStoreResponse;
-        describe_custom_key_stores: DescribeCustomKeyStoresRequest => DescribeCustomKeyStoresResponse;
-        update_custom_key_store: UpdateCustomKeyStoreRequest => UpdateCustomKeyStoreResponse;
-        delete_custom_key_store: DeleteCustomKeyStoreRequest => DeleteCustomKeyStoreResponse;
-        connect_custom_key_store: ConnectCustomKeyStoreRequest => ConnectCustomKeyStoreResponse;
-        disconnect_custom_key_store: DisconnectCustomKeyStoreRequest => DisconnectCustomKeyStoreResponse;
-    }
-    pending {
-        create_grant: CreateGrantRequest => CreateGrantResponse = "CreateGrant";
-        list_grants: ListGrantsRequest => ListGrantsResponse = "ListGrants";
-        list_retirable_grants: ListRetirableGrantsRequest => ListRetirableGrantsResponse = "ListRetirableGrants";
-        retire_grant: RetireGrantRequest => RetireGrantResponse = "RetireGrant";
-        revoke_grant: RevokeGrantRequest => RevokeGrantResponse = "RevokeGrant";
-        get_key_policy: GetKeyPolicyRequest => GetKeyPolicyResponse = "GetKeyPolicy";
-        put_key_policy: PutKeyPolicyRequest => PutKeyPolicyResponse = "PutKeyPolicy";
-        list_key_policies: ListKeyPoliciesRequest => ListKeyPoliciesResponse = "ListKeyPolicies";
-        replicate_key: ReplicateKeyRequest => ReplicateKeyResponse = "ReplicateKey";
-        update_primary_region: UpdatePrimaryRegionRequest => UpdatePrimaryRegionResponse = "UpdatePrimaryRegion";
-    }
-}
+crate::operations::kms_operations!(grpc_api);

@@ -14,6 +14,7 @@ pub mod grpc;
 mod kms;
 mod maintenance;
 pub mod metrics;
+mod operations;
 mod ops;
 mod usage;
 
