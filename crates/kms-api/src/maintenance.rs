@@ -1,6 +1,6 @@
 //! Time-driven work: deleting keys whose waiting period is over, deleting imported key
-//! material whose ValidTo passed, and rotating keys whose rotation is due. It runs on every node but acts only on the leader, so each change is
-//! proposed once; the state machine re-checks due dates, so a duplicate proposal (e.g. around
+//! material whose ValidTo passed, and rotating keys whose rotation is due. It runs on every node
+//! but acts only on the leader, so each change is proposed once; the state machine re-checks due dates, so a duplicate proposal (e.g. around
 //! a leader change) is refused rather than applied twice.
 
 use crate::kms::Kms;
@@ -11,13 +11,47 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 impl Kms {
-    /// One pass: purge due keys, rotate due keys. Returns how many keys were deleted and rotated.
+    /// One pass: purge due keys, expire imported material, rotate due keys. Returns how many
+    /// keys were deleted and rotated.
+    ///
+    /// The state is read once; a command is proposed only when something is due, so an idle
+    /// region does not grow its Raft log every tick.
     pub async fn run_maintenance(&self) -> (usize, usize) {
         if !self.region.is_leader() {
             return (0, 0);
         }
         let now = self.now();
-        let purged = match self.propose(Command::PurgeDueKeys { now }).await {
+        let keys = match Keys::new(&self.region.reader()).all_keys() {
+            Ok(keys) => keys,
+            Err(err) => {
+                tracing::warn!(error = %err, "reading keys for maintenance failed; will retry");
+                return (0, 0);
+            }
+        };
+        let purged =
+            if keys.iter().any(|k| k.is_due_for_deletion(now)) { self.purge_due_keys(now).await } else { 0 };
+        match self.expire_imports(&keys, now).await {
+            Ok(ids) => {
+                for key_id in &ids {
+                    tracing::info!(key_id = %key_id, "imported key material expired; the key is pending import");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "expiring imported key material failed; will retry"),
+        }
+        let mut rotated = 0;
+        for key in keys.iter().filter(|k| k.is_due_for_rotation(now)) {
+            match self.rotate(key, RotationType::Automatic).await {
+                Ok(_) => rotated += 1,
+                Err(err) => {
+                    tracing::warn!(key_id = %key.key_id, error = %err, "automatic rotation failed; will retry")
+                }
+            }
+        }
+        (purged, rotated)
+    }
+
+    async fn purge_due_keys(&self, now: u64) -> usize {
+        match self.propose(Command::PurgeDueKeys { now }).await {
             Ok(CommandOutput::Purged(ids)) => {
                 for key_id in &ids {
                     tracing::info!(key_id = %key_id, "deleted key whose waiting period ended");
@@ -29,32 +63,7 @@ impl Kms {
                 tracing::warn!(error = %err, "purging keys due for deletion failed; will retry");
                 0
             }
-        };
-        match self.expire_imports(now).await {
-            Ok(ids) => {
-                for key_id in &ids {
-                    tracing::info!(key_id = %key_id, "imported key material expired; the key is pending import");
-                }
-            }
-            Err(err) => tracing::warn!(error = %err, "expiring imported key material failed; will retry"),
         }
-        let due = match Keys::new(&self.region.reader()).all_keys() {
-            Ok(keys) => keys.into_iter().filter(|k| k.is_due_for_rotation(now)).collect(),
-            Err(err) => {
-                tracing::warn!(error = %err, "listing keys for rotation failed; will retry");
-                Vec::new()
-            }
-        };
-        let mut rotated = 0;
-        for key in due {
-            match self.rotate(&key, RotationType::Automatic).await {
-                Ok(_) => rotated += 1,
-                Err(err) => {
-                    tracing::warn!(key_id = %key.key_id, error = %err, "automatic rotation failed; will retry")
-                }
-            }
-        }
-        (purged, rotated)
     }
 
     /// Every `interval` until `shutdown` flips to true: replicate this node's key-use records

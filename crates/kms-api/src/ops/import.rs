@@ -287,11 +287,13 @@ impl Kms {
 
     /// Deletes expired imported material and import parameters, if any is due. Returns the keys
     /// whose material expired.
-    pub(crate) async fn expire_imports(&self, now: u64) -> KmsResult<Vec<String>> {
-        let reader = self.region.reader();
-        let keys = Keys::new(&reader);
-        let due = keys.all_keys()?.iter().any(|k| k.is_material_expired(now))
-            || keys.all_import_parameters()?.iter().any(|p| p.valid_to <= now);
+    pub(crate) async fn expire_imports(
+        &self,
+        keys: &[kms_core::key::KeyRecord],
+        now: u64,
+    ) -> KmsResult<Vec<String>> {
+        let due = keys.iter().any(|k| k.is_material_expired(now))
+            || Keys::new(&self.region.reader()).all_import_parameters()?.iter().any(|p| p.valid_to <= now);
         if !due {
             return Ok(Vec::new());
         }
