@@ -1,12 +1,10 @@
 //! `kmsctl cluster ...`: administration of a region's Raft group over `kms.admin.v1.ClusterAdmin`
 //! (served by every kmsd on its client port; a follower hands changes to the leader).
 
-use std::time::Duration;
-
 use clap::Subcommand;
 use kms_proto::admin::v1 as pb;
 use kms_proto::admin::v1::cluster_admin_client::ClusterAdminClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::error::CliError;
 use crate::json::Json;
@@ -45,20 +43,7 @@ pub enum ClusterCommand {
 }
 
 async fn connect(endpoint: &str) -> Result<ClusterAdminClient<Channel>, CliError> {
-    let url = if endpoint.contains("://") { endpoint.to_string() } else { format!("http://{endpoint}") };
-    if !url.starts_with("http://") {
-        return Err(CliError::Usage(format!(
-            "--endpoint {endpoint}: only http:// endpoints are supported by this kmsctl (no TLS yet)"
-        )));
-    }
-    let channel = Endpoint::from_shared(url.clone())
-        .map_err(|e| CliError::Usage(format!("invalid --endpoint '{endpoint}': {e}")))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(60))
-        .connect()
-        .await
-        .map_err(|e| CliError::Connect { endpoint: url, detail: e.to_string() })?;
-    Ok(ClusterAdminClient::new(channel))
+    Ok(ClusterAdminClient::new(crate::run::connect_channel(endpoint).await?))
 }
 
 macro_rules! call {

@@ -14,8 +14,9 @@ use crate::render::Render;
 
 type Client = KeyManagementServiceClient<Channel>;
 
-/// Connects to `endpoint` (`http://host:port`; a bare `host:port` means http).
-pub async fn connect(endpoint: &str) -> Result<Client, CliError> {
+/// Connects to `endpoint` (`http://host:port`; a bare `host:port` means http). Shared by the
+/// KMS client and the cluster admin client.
+pub async fn connect_channel(endpoint: &str) -> Result<Channel, CliError> {
     let url = if endpoint.contains("://") { endpoint.to_string() } else { format!("http://{endpoint}") };
     if !url.starts_with("http://") {
         return Err(CliError::Usage(format!(
@@ -26,9 +27,11 @@ pub async fn connect(endpoint: &str) -> Result<Client, CliError> {
         .map_err(|e| CliError::Usage(format!("invalid --endpoint '{endpoint}': {e}")))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60));
-    let channel =
-        ep.connect().await.map_err(|e| CliError::Connect { endpoint: url, detail: error_chain(&e) })?;
-    Ok(KeyManagementServiceClient::new(channel))
+    ep.connect().await.map_err(|e| CliError::Connect { endpoint: url, detail: error_chain(&e) })
+}
+
+pub async fn connect(endpoint: &str) -> Result<Client, CliError> {
+    Ok(KeyManagementServiceClient::new(connect_channel(endpoint).await?))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
