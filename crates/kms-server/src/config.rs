@@ -241,11 +241,8 @@ root_key_file = "/etc/kms/root.key"
         assert_eq!(config.raft, RaftTuning::default());
     }
 
-    #[test]
-    fn raft_tuning_parses_and_is_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kmsd.toml");
-        let base = r#"
+    /// The required keys of a node's configuration; tests append what they exercise.
+    const MINIMAL: &str = r#"
 node_id = 1
 data_dir = "/var/lib/kms"
 listen = "127.0.0.1:8300"
@@ -253,10 +250,13 @@ raft_listen = "127.0.0.1:8301"
 region = "eu-west-1"
 account = "123456789012"
 root_key_file = "/etc/kms/root.key"
-[raft]
-snapshot_logs_since_last = 50
-request_timeout_ms = 3000
 "#;
+
+    #[test]
+    fn raft_tuning_parses_and_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kmsd.toml");
+        let base = &format!("{MINIMAL}[raft]\nsnapshot_logs_since_last = 50\nrequest_timeout_ms = 3000\n");
         std::fs::write(&path, base).unwrap();
         let config = Config::load(&path).unwrap();
         assert_eq!(config.raft.snapshot_logs_since_last, 50);
@@ -272,16 +272,7 @@ request_timeout_ms = 3000
     fn aws_credentials_parse_are_checked_and_never_printed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kmsd.toml");
-        let base = r#"
-node_id = 1
-data_dir = "/var/lib/kms"
-listen = "127.0.0.1:8300"
-raft_listen = "127.0.0.1:8301"
-region = "eu-west-1"
-account = "123456789012"
-root_key_file = "/etc/kms/root.key"
-aws_listen = "127.0.0.1:8302"
-"#;
+        let base = &format!("{MINIMAL}aws_listen = \"127.0.0.1:8302\"\n");
         std::fs::write(&path, base).unwrap();
         assert!(Config::load(&path).is_err(), "aws_listen without credentials");
         let with_key = format!(
@@ -305,15 +296,7 @@ aws_listen = "127.0.0.1:8302"
     fn metrics_listen_is_optional_and_on_in_dev() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kmsd.toml");
-        let base = r#"
-node_id = 1
-data_dir = "/var/lib/kms"
-listen = "127.0.0.1:8300"
-raft_listen = "127.0.0.1:8301"
-region = "eu-west-1"
-account = "123456789012"
-root_key_file = "/etc/kms/root.key"
-"#;
+        let base = MINIMAL;
         std::fs::write(&path, base).unwrap();
         assert_eq!(Config::load(&path).unwrap().metrics_listen, None);
         std::fs::write(&path, format!("{base}metrics_listen = \"127.0.0.1:9300\"\n")).unwrap();
