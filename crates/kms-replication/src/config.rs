@@ -4,6 +4,55 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Raft timing and snapshot policy. Deserializable so that kmsd's `[raft]` configuration section
+/// is this very struct (every field optional; the defaults suit a LAN).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftTuning {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot after this many log entries since the last one.
+    pub snapshot_logs_since_last: u64,
+    /// Log entries kept after a snapshot, so a slightly lagging follower catches up from the log
+    /// rather than by a full snapshot transfer.
+    pub logs_kept_after_snapshot: u64,
+    /// Upper bound of a proposal, a forwarded proposal or a read barrier: a node without a leader
+    /// or quorum answers after at most this long.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 400,
+            election_timeout_max_ms: 800,
+            snapshot_logs_since_last: 5000,
+            logs_kept_after_snapshot: 1000,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl RaftTuning {
+    /// Refuses settings under which Raft cannot work, saying which rule is broken.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.heartbeat_interval_ms == 0
+            || self.election_timeout_min_ms <= self.heartbeat_interval_ms
+            || self.election_timeout_max_ms <= self.election_timeout_min_ms
+        {
+            return Err(
+                "needs 0 < heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms".into(),
+            );
+        }
+        if self.request_timeout_ms == 0 || self.snapshot_logs_since_last == 0 {
+            return Err("request_timeout_ms and snapshot_logs_since_last must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// How one node of a region runs. `Default` gives LAN values and a loopback listener; set at
 /// least `node_id`, `data_dir` and the two addresses.
 #[derive(Debug, Clone)]
@@ -16,16 +65,8 @@ pub struct RegionConfig {
     pub raft_listen: SocketAddr,
     /// The address peers use to reach this node, e.g. "10.0.0.7:7001".
     pub raft_advertise: String,
-    pub heartbeat_interval_ms: u64,
-    pub election_timeout_min_ms: u64,
-    pub election_timeout_max_ms: u64,
-    /// Build a snapshot after this many log entries since the last one.
-    pub snapshot_logs_since_last: u64,
-    /// Log entries kept after a snapshot, so a slightly lagging follower catches up from the log
-    /// rather than by a full snapshot transfer.
-    pub logs_kept_after_snapshot: u64,
-    /// Upper bound of a proposal, a forwarded proposal or a read barrier.
-    pub request_timeout_ms: u64,
+    /// Timing and snapshot policy; operators set these (kmsd's `[raft]` section).
+    pub tuning: RaftTuning,
     /// openraft's `install_snapshot_timeout`: 3/4 of it bounds the sending of each snapshot
     /// chunk. (Vote and append deadlines are derived by openraft from its own timeouts.)
     pub rpc_timeout_ms: u64,
@@ -38,12 +79,7 @@ impl Default for RegionConfig {
             data_dir: PathBuf::from("data"),
             raft_listen: SocketAddr::from(([127, 0, 0, 1], 7001)),
             raft_advertise: "127.0.0.1:7001".to_string(),
-            heartbeat_interval_ms: 100,
-            election_timeout_min_ms: 400,
-            election_timeout_max_ms: 800,
-            snapshot_logs_since_last: 5000,
-            logs_kept_after_snapshot: 1000,
-            request_timeout_ms: 10_000,
+            tuning: RaftTuning::default(),
             rpc_timeout_ms: 2_000,
         }
     }
@@ -51,19 +87,19 @@ impl Default for RegionConfig {
 
 impl RegionConfig {
     pub(crate) fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
+        Duration::from_millis(self.tuning.request_timeout_ms)
     }
 
     /// The openraft configuration derived from this one, validated.
     pub(crate) fn raft_config(&self) -> Result<openraft::Config, openraft::ConfigError> {
         openraft::Config {
             cluster_name: "kms-region".to_string(),
-            heartbeat_interval: self.heartbeat_interval_ms,
-            election_timeout_min: self.election_timeout_min_ms,
-            election_timeout_max: self.election_timeout_max_ms,
+            heartbeat_interval: self.tuning.heartbeat_interval_ms,
+            election_timeout_min: self.tuning.election_timeout_min_ms,
+            election_timeout_max: self.tuning.election_timeout_max_ms,
             install_snapshot_timeout: self.rpc_timeout_ms,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_logs_since_last),
-            max_in_snapshot_log_to_keep: self.logs_kept_after_snapshot,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.tuning.snapshot_logs_since_last),
+            max_in_snapshot_log_to_keep: self.tuning.logs_kept_after_snapshot,
             ..Default::default()
         }
         .validate()

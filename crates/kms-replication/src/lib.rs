@@ -31,7 +31,7 @@ mod types;
 
 pub use admin::{ClusterChange, ClusterStatus, MemberStatus, MembershipView, NodeReport};
 pub use admin_service::ClusterAdminService;
-pub use config::RegionConfig;
+pub use config::{RaftTuning, RegionConfig};
 pub use error::ReplicationError;
 pub use reader::RegionReader;
 pub use region::{NodeState, Region, RegionStatus};

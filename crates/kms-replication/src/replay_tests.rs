@@ -11,7 +11,7 @@ use rocksdb::{IteratorMode, WriteBatch};
 
 use crate::db::{self, CF_SM_DATA, CF_SM_META};
 use crate::snapshot::KEY_LAST_APPLIED;
-use crate::{Region, RegionConfig};
+use crate::{RaftTuning, Region, RegionConfig};
 
 /// `<key>=<value>` puts the value; the response is empty.
 struct PutApp;
@@ -31,9 +31,12 @@ fn config(dir: &std::path::Path) -> RegionConfig {
         data_dir: dir.to_path_buf(),
         raft_listen: "127.0.0.1:0".parse().unwrap(),
         raft_advertise: String::new(),
-        heartbeat_interval_ms: 50,
-        election_timeout_min_ms: 300,
-        election_timeout_max_ms: 600,
+        tuning: RaftTuning {
+            heartbeat_interval_ms: 50,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            ..RaftTuning::default()
+        },
         ..RegionConfig::default()
     }
 }

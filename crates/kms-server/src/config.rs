@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use kms_replication::RaftTuning;
+
 /// Everything a node needs to start. Field names are the TOML keys.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -64,36 +66,6 @@ impl std::fmt::Debug for AwsCredential {
             .field("secret_access_key", &"<redacted>")
             .field("principal", &self.principal)
             .finish()
-    }
-}
-
-/// The `[raft]` section. Every field is optional.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct RaftTuning {
-    pub heartbeat_interval_ms: u64,
-    pub election_timeout_min_ms: u64,
-    pub election_timeout_max_ms: u64,
-    /// Build a snapshot after this many log entries since the last one.
-    pub snapshot_logs_since_last: u64,
-    /// Log entries kept after a snapshot for lagging followers.
-    pub logs_kept_after_snapshot: u64,
-    /// Upper bound of a write or read barrier: a node without a leader or quorum answers
-    /// UNAVAILABLE after at most this long.
-    pub request_timeout_ms: u64,
-}
-
-impl Default for RaftTuning {
-    fn default() -> Self {
-        let d = kms_replication::RegionConfig::default();
-        Self {
-            heartbeat_interval_ms: d.heartbeat_interval_ms,
-            election_timeout_min_ms: d.election_timeout_min_ms,
-            election_timeout_max_ms: d.election_timeout_max_ms,
-            snapshot_logs_since_last: d.snapshot_logs_since_last,
-            logs_kept_after_snapshot: d.logs_kept_after_snapshot,
-            request_timeout_ms: d.request_timeout_ms,
-        }
     }
 }
 
@@ -161,17 +133,8 @@ impl Config {
         if !self.initial_members.is_empty() && !self.initial_members.contains_key(&self.node_id) {
             bail!("initial_members does not contain this node's id {}", self.node_id);
         }
-        let r = &self.raft;
-        if r.heartbeat_interval_ms == 0
-            || r.election_timeout_min_ms <= r.heartbeat_interval_ms
-            || r.election_timeout_max_ms <= r.election_timeout_min_ms
-        {
-            bail!(
-                "[raft] needs 0 < heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms"
-            );
-        }
-        if r.request_timeout_ms == 0 || r.snapshot_logs_since_last == 0 {
-            bail!("[raft] request_timeout_ms and snapshot_logs_since_last must be at least 1");
+        if let Err(rule) = self.raft.validate() {
+            bail!("[raft] {rule}");
         }
         if let Some(metrics) = self.metrics_listen
             && [Some(self.listen), Some(self.raft_listen), self.aws_listen].contains(&Some(metrics))

@@ -75,12 +75,7 @@ async fn open_region(config: &Config) -> Result<Region> {
         data_dir: config.data_dir.join("raft"),
         raft_listen: config.raft_listen,
         raft_advertise: config.raft_advertise(),
-        heartbeat_interval_ms: config.raft.heartbeat_interval_ms,
-        election_timeout_min_ms: config.raft.election_timeout_min_ms,
-        election_timeout_max_ms: config.raft.election_timeout_max_ms,
-        snapshot_logs_since_last: config.raft.snapshot_logs_since_last,
-        logs_kept_after_snapshot: config.raft.logs_kept_after_snapshot,
-        request_timeout_ms: config.raft.request_timeout_ms,
+        tuning: config.raft.clone(),
         ..RegionConfig::default()
     };
     let region = Region::open(region_config, Arc::new(KmsStateMachine))

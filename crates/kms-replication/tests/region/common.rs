@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kms_core::store::{StateMachineApp, StateRead, StateWrite};
-use kms_replication::{Region, RegionConfig, RegionStatus};
+use kms_replication::{RaftTuning, Region, RegionConfig, RegionStatus};
 
 /// Commands are text: `put <key> <value>`, or `append <key> <suffix>` (which reads the current
 /// value, so it checks that a command sees what the previous one wrote). The response is the
@@ -52,11 +52,13 @@ pub fn config(node_id: u64, dir: &Path) -> RegionConfig {
         data_dir: dir.to_path_buf(),
         raft_listen: "127.0.0.1:0".parse().unwrap(),
         raft_advertise: String::new(),
-        heartbeat_interval_ms: 50,
-        election_timeout_min_ms: 300,
-        election_timeout_max_ms: 600,
+        tuning: RaftTuning {
+            heartbeat_interval_ms: 50,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            ..RaftTuning::default()
+        },
         rpc_timeout_ms: 1000,
-        ..RegionConfig::default()
     }
 }
 

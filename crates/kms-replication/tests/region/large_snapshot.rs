@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kms_core::store::StateRead;
-use kms_replication::{Region, RegionConfig};
+use kms_replication::{RaftTuning, Region, RegionConfig};
 
 use crate::common::{config, open, wait_status};
 
@@ -23,13 +23,17 @@ const BATCH: usize = 1000;
 const VALUE_LEN: usize = 700;
 
 fn large(node_id: u64, dir: &std::path::Path, snapshot_every: u64) -> RegionConfig {
+    let base = config(node_id, dir);
     RegionConfig {
-        snapshot_logs_since_last: snapshot_every,
-        // Purge everything a snapshot covers: a new node can only catch up by snapshot.
-        logs_kept_after_snapshot: 0,
-        // The learner's catch-up is awaited below with its own (measured) deadline.
-        request_timeout_ms: 120_000,
-        ..config(node_id, dir)
+        tuning: RaftTuning {
+            snapshot_logs_since_last: snapshot_every,
+            // Purge everything a snapshot covers: a new node can only catch up by snapshot.
+            logs_kept_after_snapshot: 0,
+            // The learner's catch-up is awaited below with its own (measured) deadline.
+            request_timeout_ms: 120_000,
+            ..base.tuning.clone()
+        },
+        ..base
     }
 }
 

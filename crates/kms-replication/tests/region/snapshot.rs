@@ -1,18 +1,22 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use kms_replication::RegionConfig;
+use kms_replication::{RaftTuning, RegionConfig};
 
 use crate::common::{config, get, open, wait_status};
 
 const N: usize = 40;
 
 fn snapshotting(node_id: u64, dir: &std::path::Path) -> RegionConfig {
+    let base = config(node_id, dir);
     RegionConfig {
-        snapshot_logs_since_last: 10,
-        // Purge everything a snapshot covers, so a new node can only catch up by snapshot.
-        logs_kept_after_snapshot: 0,
-        ..config(node_id, dir)
+        tuning: RaftTuning {
+            snapshot_logs_since_last: 10,
+            // Purge everything a snapshot covers, so a new node can only catch up by snapshot.
+            logs_kept_after_snapshot: 0,
+            ..base.tuning.clone()
+        },
+        ..base
     }
 }
 
