@@ -416,8 +416,24 @@ impl Region {
                     tracing::debug!(leader, error = %e, "cluster change not done yet; retrying");
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
+                Ok(view) => {
+                    self.see_own_change(&change).await;
+                    return Ok(view);
+                }
                 other => return other,
             }
+        }
+    }
+
+    /// Read-your-writes for membership, as `propose` gives for commands: the node that was asked
+    /// waits until it has applied the change before answering, so its own status shows it. A node
+    /// that removed itself has nothing left to catch up with.
+    async fn see_own_change(&self, change: &ClusterChange) {
+        if matches!(change, ClusterChange::Remove { node_id } if *node_id == self.node_id()) {
+            return;
+        }
+        if let Err(e) = self.sync_reads().await {
+            tracing::debug!(error = %e, "catching up after a cluster change failed; status may lag");
         }
     }
 

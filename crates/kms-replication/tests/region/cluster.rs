@@ -90,6 +90,9 @@ async fn membership_and_leadership_changes_from_any_node() {
     assert!(view.learners.contains(&4));
     let view = asked.change_cluster(ClusterChange::Promote { node_id: 4 }).await.unwrap();
     assert_eq!(view.voters.len(), 4);
+    // A local read on the new voter sees what it has applied: wait for it to catch up first
+    // (under load, applying can trail the membership change the asked node waited for).
+    node4.sync_reads().await.unwrap();
     assert_eq!(get(&node4, "a").as_deref(), Some("1"));
 
     // Removing the leader hands leadership over first.
