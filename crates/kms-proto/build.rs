@@ -1,6 +1,7 @@
 //! Compiles `proto/kms/v1/kms.proto` with protox (no system `protoc`), generates the prost
 //! messages and the tonic client and server, writes the encoded `FileDescriptorSet` for gRPC
-//! reflection, and generates `aws_name()` / `from_aws_name()` for every enum.
+//! reflection, and generates `aws_name()` / `from_aws_name()` for every enum. Also compiles the
+//! vendored Kubernetes KMS v2 API (`proto/upstream/k8s.io/kms/apis/v2/api.proto`).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -30,6 +31,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin_fds = protox::compile([&admin_proto], [&proto_root])?;
     std::fs::write(out_dir.join("kms_admin_descriptor.bin"), admin_fds.encode_to_vec())?;
     tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(admin_fds)?;
+
+    // Kubernetes KMS v2 (package `v2`), vendored verbatim from upstream: its own root, so its
+    // package name cannot collide with ours.
+    let upstream_root = proto_root.join("upstream");
+    println!("cargo:rerun-if-changed={}", upstream_root.display());
+    let k8s_kms_fds =
+        protox::compile([upstream_root.join("k8s.io/kms/apis/v2/api.proto")], [&upstream_root])?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(k8s_kms_fds)?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ the end; any failed check raises (non-zero exit).
 """
 import base64
 import datetime
+import json
 import os
 import re
 import sys
@@ -355,6 +356,57 @@ kms.import_key_material(KeyId=external["KeyId"], ImportToken=token, EncryptedKey
 assert kms.decrypt(CiphertextBlob=byok_blob)["Plaintext"] == b"byok"
 ok("DeleteImportedKeyMaterial")
 
+# ---- key policies and grants (the dev credential's principal is "dev") ----
+me = f"arn:aws:iam::{account}:user/dev"
+got = kms.get_key_policy(KeyId=key, PolicyName="default")
+assert got["PolicyName"] == "default" and f"arn:aws:iam::{account}:root" in got["Policy"], got
+ok("GetKeyPolicy")
+assert kms.list_key_policies(KeyId=key)["PolicyNames"] == ["default"]
+ok("ListKeyPolicies")
+admin = {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": me}, "Action": "kms:*", "Resource": "*"}
+tenant_only = {"Sid": "TenantOnly", "Effect": "Deny", "Principal": {"AWS": me}, "Action": "kms:Decrypt",
+               "Resource": "*", "Condition": {"StringNotEquals": {"kms:EncryptionContext:tenant": "42"}}}
+policy = json.dumps({"Version": "2012-10-17", "Statement": [admin, tenant_only]})
+expect_error("MalformedPolicyDocumentException", kms.put_key_policy, KeyId=key, PolicyName="default", Policy="{}")
+someone_else = dict(admin, Principal={"AWS": f"arn:aws:iam::{account}:user/someone-else"})
+lockout = json.dumps({"Version": "2012-10-17", "Statement": [someone_else]})
+expect_error("MalformedPolicyDocumentException", kms.put_key_policy, KeyId=key, PolicyName="default", Policy=lockout)
+kms.put_key_policy(KeyId=key, PolicyName="default", Policy=policy)
+assert kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"] == policy
+tenant_blob = kms.encrypt(KeyId=key, Plaintext=b"t", EncryptionContext={"tenant": "42"})["CiphertextBlob"]
+assert kms.decrypt(CiphertextBlob=tenant_blob, EncryptionContext={"tenant": "42"})["Plaintext"] == b"t"
+other_blob = kms.encrypt(KeyId=key, Plaintext=b"o", EncryptionContext={"tenant": "43"})["CiphertextBlob"]
+expect_error("AccessDeniedException", kms.decrypt, CiphertextBlob=other_blob, EncryptionContext={"tenant": "43"})
+kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps({"Version": "2012-10-17", "Statement": [admin]}))
+ok("PutKeyPolicy")
+
+grant_args = dict(KeyId=key, GranteePrincipal=me, RetiringPrincipal=me, Operations=["Encrypt", "Decrypt"],
+                  Constraints={"EncryptionContextSubset": {"tenant": "42"}}, Name="boto3-grant")
+grant = kms.create_grant(**grant_args)
+assert re.match(r"^[0-9a-f]{64}$", grant["GrantId"]) and grant["GrantToken"], grant
+assert kms.create_grant(**grant_args)["GrantId"] == grant["GrantId"], "same Name and terms: same grant"
+kms.encrypt(KeyId=key, Plaintext=b"g", EncryptionContext={"tenant": "42"}, GrantTokens=[grant["GrantToken"]])
+expect_error("InvalidGrantTokenException", kms.encrypt, KeyId=key, Plaintext=b"g", GrantTokens=["bogus!"])
+ok("CreateGrant")
+entry = [g for g in kms.list_grants(KeyId=key)["Grants"] if g["GrantId"] == grant["GrantId"]][0]
+assert entry["Operations"] == ["Decrypt", "Encrypt"], entry
+assert entry["Constraints"]["EncryptionContextSubset"] == {"tenant": "42"}, entry
+assert (entry["Name"], entry["GranteePrincipal"], entry["RetiringPrincipal"]) == ("boto3-grant", me, me), entry
+assert entry["IssuingAccount"] == f"arn:aws:iam::{account}:root" and arn_of(entry["KeyId"]) == key, entry
+recent(entry["CreationDate"])
+ok("ListGrants")
+retirable = kms.list_retirable_grants(RetiringPrincipal=me)["Grants"]
+assert [g["GrantId"] for g in retirable] == [grant["GrantId"]], retirable
+ok("ListRetirableGrants")
+kms.retire_grant(GrantToken=grant["GrantToken"])
+expect_error("NotFoundException", kms.retire_grant, KeyId=key, GrantId=grant["GrantId"])
+ok("RetireGrant")
+second = kms.create_grant(KeyId=key, GranteePrincipal=me, Operations=["DescribeKey"])
+kms.revoke_grant(KeyId=key, GrantId=second["GrantId"])
+assert kms.list_grants(KeyId=key)["Grants"] == []
+expect_error("InvalidGrantIdException", kms.revoke_grant, KeyId=key, GrantId="x")
+ok("RevokeGrant")
+
 # ---- last use, custom key stores ----
 kms.encrypt(KeyId=external["KeyId"], Plaintext=b"tracked")
 usage = kms.get_key_last_usage(KeyId=external["KeyId"])
@@ -383,7 +435,7 @@ expect_error("NotFoundException", kms.describe_key, KeyId="alias/boto3-app")
 ok("DeleteAlias")
 
 # ---- a pending operation ----
-e = expect_error("UnsupportedOperationException", kms.get_key_policy, KeyId=key)
-assert "GetKeyPolicy" in e.response["Error"]["Message"]
+e = expect_error("UnsupportedOperationException", kms.replicate_key, KeyId=key, ReplicaRegion="eu-west-1")
+assert "ReplicateKey" in e.response["Error"]["Message"]
 
 print(f"OK {len(seen)} operations: {' '.join(sorted(seen))}")

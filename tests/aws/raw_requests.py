@@ -112,8 +112,8 @@ path, headers, body = signed("ListKeys", b"{}")
 headers["X-Amz-Target"] = "KMS.ListKeys"
 expect("foreign target prefix (re-signed)", 400, "InvalidSignatureException", path, headers, body)
 expect("pending operation", 400, "UnsupportedOperationException",
-       *signed("GetKeyPolicy", b'{"KeyId": "k", "PolicyName": "default"}'),
-       message_contains=["GetKeyPolicy"])
+       *signed("ReplicateKey", b'{"KeyId": "k", "ReplicaRegion": "eu-west-1"}'),
+       message_contains=["ReplicateKey"])
 big = b'{"KeyId": "' + b"k" * (300 * 1024) + b'"}'
 expect("oversized body (300 KiB)", 413, "ValidationException", *signed("DescribeKey", big))
 

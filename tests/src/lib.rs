@@ -28,7 +28,8 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -255,6 +256,7 @@ pub struct ClusterNode {
     pub listen: SocketAddr,
     pub raft_listen: SocketAddr,
     stopped: bool,
+    env: Vec<(String, String)>,
 }
 
 impl ClusterNode {
@@ -318,6 +320,7 @@ impl ClusterNode {
             .args(["run", "--config"])
             .arg(self.config_path())
             .env("RUST_LOG", "info,openraft=warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -388,7 +391,9 @@ fn signal(pid: u32, sig: &str) {
     assert!(status.success(), "kill {sig} {pid} failed");
 }
 
-fn lazy_channel(endpoint: &str, timeout: Duration) -> Channel {
+/// A channel connected on first use (and re-connected after failures); every call is bounded by
+/// `timeout`.
+pub fn lazy_channel(endpoint: &str, timeout: Duration) -> Channel {
     tonic::transport::Endpoint::from_shared(endpoint.to_string())
         .unwrap()
         .connect_timeout(Duration::from_secs(2))
@@ -402,6 +407,10 @@ pub struct Cluster {
     tmp: tempfile::TempDir,
     root_key: PathBuf,
     raft_tuning: String,
+    /// Appended to every node's config; `{node_dir}` stands for the node's directory.
+    extra_config: String,
+    /// Environment variables of every kmsd.
+    env: Vec<(String, String)>,
     pub nodes: std::collections::BTreeMap<u64, ClusterNode>,
 }
 
@@ -413,11 +422,35 @@ impl Cluster {
     }
 
     pub async fn start_with(n: u64, raft_tuning: &str) -> Cluster {
+        Self::start_with_config(n, raft_tuning, "").await
+    }
+
+    /// Like [`start_with`](Self::start_with), with `extra` TOML appended to every node's config
+    /// (`{node_dir}` in it becomes the node's directory), e.g. a `[kubernetes]` section.
+    pub async fn start_with_config(n: u64, raft_tuning: &str, extra: &str) -> Cluster {
+        Self::start_full(n, raft_tuning, extra, &[]).await
+    }
+
+    /// Like [`start`](Self::start), with extra environment variables for every kmsd (e.g. the
+    /// OTLP exporter's).
+    pub async fn start_with_env(n: u64, env: &[(&str, &str)]) -> Cluster {
+        Self::start_full(n, TEST_RAFT_TUNING, "", env).await
+    }
+
+    /// A fresh region of `n` nodes with Raft `raft_tuning`, `extra` TOML appended to every node's
+    /// config (`{node_dir}` becomes the node's directory) and `env` set for every kmsd.
+    pub async fn start_full(n: u64, raft_tuning: &str, extra: &str, env: &[(&str, &str)]) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let root_key = tmp.path().join("root.key");
         write_root_key(&root_key);
-        let mut cluster =
-            Cluster { tmp, root_key, raft_tuning: raft_tuning.to_string(), nodes: Default::default() };
+        let mut cluster = Cluster {
+            tmp,
+            root_key,
+            raft_tuning: raft_tuning.to_string(),
+            extra_config: extra.to_string(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            nodes: Default::default(),
+        };
         let ids: Vec<u64> = (1..=n).collect();
         let placed: Vec<ClusterNode> = ids.iter().map(|id| cluster.place(*id)).collect();
         let initial: std::collections::BTreeMap<u64, String> =
@@ -446,10 +479,21 @@ impl Cluster {
             listen: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
             raft_listen: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
             stopped: false,
+            env: self.env.clone(),
         }
     }
 
     fn write_config(&self, node: &ClusterNode, initial: &std::collections::BTreeMap<u64, String>) {
+        self.write_config_joining(node, initial, &[]);
+    }
+
+    /// A node configuration; a non-empty `join` lists client endpoints the node asks to add it.
+    fn write_config_joining(
+        &self,
+        node: &ClusterNode,
+        initial: &std::collections::BTreeMap<u64, String>,
+        join: &[String],
+    ) {
         let mut text = format!(
             "node_id = {}\ndata_dir = {:?}\nlisten = \"{}\"\nraft_listen = \"{}\"\nregion = \"e2e-1\"\n\
              account = \"111122223333\"\nroot_key_file = {:?}\nmaintenance_interval_secs = 3600\n",
@@ -459,6 +503,10 @@ impl Cluster {
             node.raft_listen,
             self.root_key
         );
+        if !join.is_empty() {
+            let quoted: Vec<String> = join.iter().map(|endpoint| format!("{endpoint:?}")).collect();
+            text.push_str(&format!("join = [{}]\n", quoted.join(", ")));
+        }
         if !initial.is_empty() {
             text.push_str("[initial_members]\n");
             for (id, addr) in initial {
@@ -467,6 +515,8 @@ impl Cluster {
         }
         text.push_str("[raft]\n");
         text.push_str(&self.raft_tuning);
+        text.push('\n');
+        text.push_str(&self.extra_config.replace("{node_dir}", &node.dir.display().to_string()));
         std::fs::write(node.config_path(), text).unwrap();
     }
 
@@ -480,6 +530,30 @@ impl Cluster {
         node.wait_serving().await;
         self.nodes.insert(id, node);
         self.nodes.get_mut(&id).unwrap()
+    }
+
+    /// Starts a brand-new node `id` configured with `join` = the client endpoints of every
+    /// current node, so it adds itself to the region. Returns once it serves its client port.
+    pub async fn spawn_auto_joining(&mut self, id: u64) -> &mut ClusterNode {
+        assert!(!self.nodes.contains_key(&id), "node id {id} is taken");
+        let node = self.place(id);
+        self.insert_and_set_join(node);
+        self.restart(id).await;
+        self.node_mut(id)
+    }
+
+    /// Rewrites the configuration of the stopped node `id` so that, on its next start, it joins
+    /// through the client endpoints of every other node.
+    pub fn set_join(&mut self, id: u64) {
+        let node = self.nodes.remove(&id).unwrap_or_else(|| panic!("no node {id}"));
+        assert!(!node.is_running(), "stop node {id} first");
+        self.insert_and_set_join(node);
+    }
+
+    fn insert_and_set_join(&mut self, node: ClusterNode) {
+        let join: Vec<String> = self.nodes.values().map(|n| n.listen.to_string()).collect();
+        self.write_config_joining(&node, &Default::default(), &join);
+        self.nodes.insert(node.id, node);
     }
 
     pub fn node(&self, id: u64) -> &ClusterNode {
@@ -648,7 +722,7 @@ impl Rng {
 }
 
 /// Writes a random 32-byte root key as 64 hex digits, mode 0600.
-fn write_root_key(path: &Path) {
+pub fn write_root_key(path: &Path) {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let key = kms_crypto::random_bytes(32).unwrap();
@@ -748,14 +822,18 @@ pub async fn workload(
 /// Checks that every acknowledged key exists on node `id` and every acknowledged ciphertext
 /// decrypts there to its plaintext. Panics naming the first miss.
 pub async fn verify_on(cluster: &Cluster, id: u64, acked: &Acked) {
+    verify_with(cluster.node(id).client(), &format!("node {id}"), acked).await;
+}
+
+/// Checks every acknowledged key and ciphertext through `client` (a node named `id` in messages).
+pub async fn verify_with(mut client: Client, id: &str, acked: &Acked) {
     use kms_proto::v1 as pb;
-    let mut client = cluster.node(id).client();
     for key_id in &acked.keys {
         let request = pb::DescribeKeyRequest { key_id: key_id.clone(), ..Default::default() };
         let meta = client
             .describe_key(request)
             .await
-            .unwrap_or_else(|e| panic!("node {id}: acknowledged key {key_id} missing: {e}"))
+            .unwrap_or_else(|e| panic!("{id}: acknowledged key {key_id} missing: {e}"))
             .into_inner()
             .key_metadata
             .unwrap();
@@ -766,9 +844,9 @@ pub async fn verify_on(cluster: &Cluster, id: u64, acked: &Acked) {
         let response = client
             .decrypt(request)
             .await
-            .unwrap_or_else(|e| panic!("node {id}: acknowledged ciphertext does not decrypt: {e}"))
+            .unwrap_or_else(|e| panic!("{id}: acknowledged ciphertext does not decrypt: {e}"))
             .into_inner();
-        assert_eq!(&response.plaintext, plaintext, "node {id}: wrong plaintext");
+        assert_eq!(&response.plaintext, plaintext, "{id}: wrong plaintext");
     }
 }
 

@@ -1,7 +1,7 @@
 //! `cargo dev` and `cargo verify` (aliases in .cargo/config.toml).
 //!
-//! Both first make sure the system packages the build needs are present: RocksDB's Rust bindings
-//! are generated with libclang at build time. This crate has no dependencies so that it builds on
+//! Both first make sure the system packages they need are present: RocksDB's Rust bindings are
+//! generated with libclang at build time, and the tests run a PKCS#11 token in SoftHSM2. This crate has no dependencies so that it builds on
 //! a machine that has nothing but the Rust toolchain.
 #![forbid(unsafe_code)]
 
@@ -15,9 +15,9 @@ fn main() -> ExitCode {
         None => ("help", &[][..]),
     };
     let result = match task {
-        "dev" => ensure_prerequisites().and_then(|()| dev(rest)),
-        "verify" => ensure_prerequisites().and_then(|()| verify(rest)),
-        "prereqs" => ensure_prerequisites(),
+        "dev" => ensure_prerequisites(false).and_then(|()| dev(rest)),
+        "verify" => ensure_prerequisites(true).and_then(|()| verify(rest)),
+        "prereqs" => ensure_prerequisites(true),
         _ => {
             eprintln!(
                 "usage: cargo dev [kmsd dev flags]   run a single-node KMS on loopback\n       \
@@ -56,16 +56,47 @@ fn verify(args: &[String]) -> Result<(), String> {
     run(cargo().args(["test", "--workspace"]).args(args))
 }
 
-/// libclang, for RocksDB's bindgen. Installed with apt-get where it is missing.
-fn ensure_prerequisites() -> Result<(), String> {
-    if libclang_present() {
+/// A system package the build or the tests need, and how to tell it is there.
+struct Prerequisite {
+    package: &'static str,
+    why: &'static str,
+    present: fn() -> bool,
+    /// Needed by the tests only, not to build and run kmsd.
+    tests_only: bool,
+}
+
+const PREREQUISITES: &[Prerequisite] = &[
+    Prerequisite {
+        package: "libclang-dev",
+        why: "RocksDB's Rust bindings are generated with libclang (set LIBCLANG_PATH if it lives elsewhere)",
+        present: libclang_present,
+        tests_only: false,
+    },
+    Prerequisite {
+        package: "softhsm2",
+        why: "the PKCS#11 root key test runs kmsd against a SoftHSM2 token",
+        present: softhsm_present,
+        tests_only: true,
+    },
+];
+
+/// Installs the missing prerequisites (with those of the tests, when asked) with apt-get, in one go.
+fn ensure_prerequisites(with_tests: bool) -> Result<(), String> {
+    let missing: Vec<&Prerequisite> =
+        PREREQUISITES.iter().filter(|p| (with_tests || !p.tests_only) && !(p.present)()).collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("xtask: libclang (needed to build RocksDB's bindings) is missing; installing libclang-dev");
+    for prerequisite in &missing {
+        eprintln!("xtask: {} is missing ({}); installing it", prerequisite.package, prerequisite.why);
+    }
+    let packages: Vec<&str> = missing.iter().map(|p| p.package).collect();
     if !Path::new("/usr/bin/apt-get").exists() {
-        return Err("libclang is missing and this is not a Debian/Ubuntu system: install libclang \
-                    (e.g. `dnf install clang-devel` or `brew install llvm`) and set LIBCLANG_PATH"
-            .into());
+        return Err(format!(
+            "missing {} and this is not a Debian/Ubuntu system: install the equivalents with your \
+             package manager (e.g. clang-devel and softhsm on Fedora, llvm and softhsm with brew)",
+            packages.join(", ")
+        ));
     }
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
     let apt = |args: &[&str]| {
@@ -77,8 +108,18 @@ fn ensure_prerequisites() -> Result<(), String> {
         run(&mut command)
     };
     apt(&["update", "-qq"])?;
-    apt(&["install", "-y", "-qq", "--no-install-recommends", "libclang-dev"])?;
-    if libclang_present() { Ok(()) } else { Err("libclang-dev installed but libclang not found".into()) }
+    apt(&[&["install", "-y", "-qq", "--no-install-recommends"][..], &packages[..]].concat())?;
+    match missing.iter().find(|p| !(p.present)()) {
+        None => Ok(()),
+        Some(p) => Err(format!("{} installed but still not found", p.package)),
+    }
+}
+
+/// The SoftHSM2 PKCS#11 module, where Debian puts it.
+const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+fn softhsm_present() -> bool {
+    Path::new(SOFTHSM_MODULE).exists() && Path::new("/usr/bin/softhsm2-util").exists()
 }
 
 fn libclang_present() -> bool {

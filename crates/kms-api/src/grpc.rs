@@ -4,11 +4,14 @@
 //! exception name in the `x-kms-exception` metadata for clients that switch on it, and the
 //! human message.
 
+use crate::authn::{Authenticator, AuthnError, Presented};
 use crate::caller::Caller;
 use crate::kms::Kms;
-use kms_core::{ErrorKind, KmsError};
+use crate::metrics::Api;
+use kms_core::{ErrorKind, KmsError, KmsResult};
 use kms_proto::v1 as pb;
 use kms_proto::v1::key_management_service_server::{KeyManagementService, KeyManagementServiceServer};
+use std::sync::Arc;
 use tonic::{Code, Request, Response, Status};
 
 /// The largest request the API accepts. The biggest legitimate one is a key policy (32 KiB);
@@ -19,11 +22,12 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 #[derive(Clone)]
 pub struct GrpcApi {
     kms: Kms,
+    authn: Arc<Authenticator>,
 }
 
 impl GrpcApi {
-    pub fn new(kms: Kms) -> Self {
-        Self { kms }
+    pub fn new(kms: Kms, authn: Arc<Authenticator>) -> Self {
+        Self { kms, authn }
     }
 
     /// The tonic service, with the request size limit applied.
@@ -58,7 +62,10 @@ pub fn status(err: KmsError) -> Status {
         | ErrorKind::TagException
         | ErrorKind::ExpiredImportTokenException
         | ErrorKind::InvalidImportTokenException
-        | ErrorKind::IncorrectKeyMaterialException => Code::InvalidArgument,
+        | ErrorKind::IncorrectKeyMaterialException
+        | ErrorKind::MalformedPolicyDocumentException
+        | ErrorKind::InvalidGrantTokenException
+        | ErrorKind::InvalidGrantIdException => Code::InvalidArgument,
     };
     if err.kind.is_server_fault() {
         tracing::warn!(exception = err.kind.name(), message = %err.message, "request failed on the server side");
@@ -81,10 +88,83 @@ fn not_yet(operation: &str) -> Status {
     )
 }
 
-/// The authenticated caller. Authentication (mTLS identities) arrives with the security work;
-/// until then every call is anonymous, which dev mode restricts to loopback.
-fn caller_of<T>(_request: &Request<T>) -> Caller {
-    Caller::anonymous()
+/// The principal behind a request, or the gRPC status that refuses it.
+pub fn authenticate<T>(authn: &Authenticator, request: &Request<T>) -> Result<String, Status> {
+    principal_of(authn, request).map_err(unauthenticated)
+}
+
+fn principal_of<T>(authn: &Authenticator, request: &Request<T>) -> Result<String, AuthnError> {
+    let certificates = request.peer_certs();
+    let authorization = match request.metadata().get("authorization") {
+        Some(value) => Some(value.to_str().map_err(|_| AuthnError::MalformedAuthorization)?),
+        None => None,
+    };
+    let presented = Presented { certificates: certificates.as_deref().map(Vec::as_slice), authorization };
+    authn.authenticate(presented)
+}
+
+fn unauthenticated(err: AuthnError) -> Status {
+    with_exception(Status::unauthenticated(err.to_string()), err.exception())
+}
+
+/// A tonic interceptor admitting only principals that may change the cluster (see
+/// [`Authenticator::may_administer`]); the cluster admin service is served behind it.
+pub fn admin_guard(
+    authn: Arc<Authenticator>,
+) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
+    move |request: Request<()>| {
+        let principal = authenticate(&authn, &request)?;
+        if authn.may_administer(&principal) {
+            Ok(request)
+        } else {
+            Err(with_exception(
+                Status::permission_denied(format!("{principal} may not administer this cluster")),
+                ErrorKind::AccessDeniedException.name(),
+            ))
+        }
+    }
+}
+
+impl GrpcApi {
+    /// The caller of `operation`; a refusal is audited (as `unauthenticated`) and answered.
+    fn caller_of<T>(&self, operation: &str, request: &Request<T>) -> Result<Caller, Status> {
+        match principal_of(&self.authn, request) {
+            Ok(principal) => Ok(Caller::new(principal).with_source(request.remote_addr())),
+            Err(err) => {
+                let refused = Caller::new(crate::audit::UNAUTHENTICATED).with_source(request.remote_addr());
+                self.kms.audit_refused(Api::Grpc, operation, &refused, err.exception());
+                Err(with_request_id(unauthenticated(err), &refused))
+            }
+        }
+    }
+}
+
+/// The metadata key of the request id on every kms.v1 answer: the id the audit log records.
+pub const REQUEST_ID_METADATA_KEY: &str = "x-kms-request-id";
+
+/// An operation's result as the gRPC answer, carrying the request id either way.
+fn answer<T>(caller: &Caller, result: KmsResult<T>) -> Result<Response<T>, Status> {
+    match result {
+        Ok(message) => {
+            let mut response = Response::new(message);
+            insert_request_id(response.metadata_mut(), caller);
+            Ok(response)
+        }
+        Err(err) => Err(with_request_id(status(err), caller)),
+    }
+}
+
+fn with_request_id(mut status: Status, caller: &Caller) -> Status {
+    insert_request_id(status.metadata_mut(), caller);
+    status
+}
+
+fn insert_request_id(metadata: &mut tonic::metadata::MetadataMap, caller: &Caller) {
+    // Request ids are UUIDs or ids a front end made; one that is not a valid header value is
+    // left out rather than failing the answer.
+    if let Ok(value) = tonic::metadata::MetadataValue::try_from(caller.request_id.as_str()) {
+        metadata.insert(REQUEST_ID_METADATA_KEY, value);
+    }
 }
 
 macro_rules! grpc_api {
@@ -96,13 +176,19 @@ macro_rules! grpc_api {
         impl KeyManagementService for GrpcApi {
             $(
                 async fn $op(&self, request: Request<pb::$req>) -> Result<Response<pb::$resp>, Status> {
-                    let caller = caller_of(&request);
-                    self.kms.$op(&caller, request.into_inner()).await.map(Response::new).map_err(status)
+                    let caller = self.caller_of($name, &request)?;
+                    let request = request.into_inner();
+                    let result =
+                        self.kms.audited(Api::Grpc, $name, &caller, request, |r| self.kms.$op(&caller, r)).await;
+                    answer(&caller, result)
                 }
             )*
             $(
-                async fn $pending(&self, _request: Request<pb::$preq>) -> Result<Response<pb::$presp>, Status> {
-                    Err(not_yet($pname))
+                async fn $pending(&self, request: Request<pb::$preq>) -> Result<Response<pb::$presp>, Status> {
+                    let caller = self.caller_of($pname, &request)?;
+                    let refused = not_yet($pname);
+                    self.kms.audit_refused(Api::Grpc, $pname, &caller, ErrorKind::UnsupportedOperationException.name());
+                    Err(with_request_id(refused, &caller))
                 }
             )*
         }

@@ -38,6 +38,10 @@ pub struct Kms {
     pub(crate) scope: RegionScope,
     clock: Arc<dyn Clock>,
     usage: Arc<UsageTracker>,
+    /// Where every request is recorded ([`Kms::with_audit`]); none in tests that do not audit.
+    pub(crate) audit: Option<crate::audit::Auditor>,
+    /// Parsed key policies (`authz.rs`).
+    pub(crate) policies: Arc<crate::authz::PolicyCache>,
 }
 
 impl Kms {
@@ -47,7 +51,15 @@ impl Kms {
 
     /// A service whose notion of "now" comes from `clock` (tests move time forward with it).
     pub fn with_clock(region: Region, root_key: RootKey, scope: RegionScope, clock: Arc<dyn Clock>) -> Self {
-        Self { region, root_key: Arc::new(root_key), scope, clock, usage: Arc::default() }
+        Self {
+            region,
+            root_key: Arc::new(root_key),
+            scope,
+            clock,
+            usage: Arc::default(),
+            audit: None,
+            policies: Arc::default(),
+        }
     }
 
     pub fn region(&self) -> &Region {

@@ -6,12 +6,17 @@
 //! the semantics are written once.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod authn;
+mod authz;
 pub mod aws;
 mod caller;
 mod convert;
 mod engine;
 pub mod grpc;
 mod kms;
+/// The Kubernetes KMS v2 plugin service (kmsd serves it on a unix socket).
+pub mod kubernetes;
 mod maintenance;
 pub mod metrics;
 mod operations;

@@ -1,5 +1,5 @@
 //! Prometheus metrics of a node: requests by front end, operation and outcome, request latency,
-//! and the node's Raft gauges; plus the tower layer that records the gRPC front end and opens
+//! the node's Raft gauges and its audit log's counters; plus the tower layer that records the gRPC front end and opens
 //! one tracing span per request.
 //!
 //! Labels are bounded by construction: `operation` is a method of the kms.v1 or kms.admin.v1
@@ -11,16 +11,17 @@
 //! metric (the tracing span still opens; it is what OpenTelemetry exports when enabled).
 
 use kms_replication::RegionStatus;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tonic::codegen::http;
@@ -37,7 +38,7 @@ pub enum Api {
 }
 
 impl Api {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Api::Grpc => "grpc",
             Api::Aws => "aws",
@@ -73,6 +74,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     raft: RaftGauges,
+    /// The audit log's counters, read at each scrape once [`Metrics::observe_audit`] names it.
+    audit: Arc<AuditCollector>,
     /// Method names by gRPC service name (kms.v1 and kms.admin.v1), from the compiled-in
     /// descriptor sets. The only operation names that become labels.
     services: BTreeMap<String, BTreeSet<String>>,
@@ -103,6 +106,8 @@ impl Metrics {
             latency.clone(),
         );
         let raft = RaftGauges::register(&mut registry);
+        let audit = Arc::new(AuditCollector::default());
+        registry.register_collector(Box::new(audit.clone()));
         let mut services = BTreeMap::new();
         for set in [kms_proto::FILE_DESCRIPTOR_SET, kms_proto::ADMIN_FILE_DESCRIPTOR_SET] {
             // The sets are compiled in by kms-proto's build; a set that failed to decode would
@@ -118,7 +123,7 @@ impl Metrics {
                 }
             }
         }
-        Self { registry, requests, latency, raft, services }
+        Self { registry, requests, latency, raft, audit, services }
     }
 
     /// The (service, operation) of a gRPC request path `/<service>/<method>`, if the service is
@@ -162,6 +167,12 @@ impl Metrics {
     /// Updates the Raft gauges from the node's current status.
     pub fn observe_raft(&self, status: &RegionStatus) {
         self.raft.observe(status);
+    }
+
+    /// Reports the counters of `log` from now on (the node's one audit log; later calls are
+    /// ignored).
+    pub fn observe_audit(&self, log: kms_audit::AuditLog) {
+        let _ = self.audit.log.set(log);
     }
 
     /// The registry in the OpenMetrics text format.
@@ -274,6 +285,48 @@ fn leader_changed(last: &mut Option<u64>, now: Option<u64>) -> bool {
     changed
 }
 
+/// The audit log's counters, read at each scrape (they live in the log's writer).
+#[derive(Debug, Default)]
+struct AuditCollector {
+    log: OnceLock<kms_audit::AuditLog>,
+}
+
+impl Collector for AuditCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(log) = self.log.get() else { return Ok(()) };
+        let stats = log.stats();
+        let counters = [
+            ("kms_audit_records_written", "Audit records written to the audit log and synced", stats.written),
+            (
+                "kms_audit_records_dropped",
+                "Audit records dropped because the audit queue was full (on_full = \"drop\"); alarm on any increase",
+                stats.dropped,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
+        let gauges = [
+            (
+                "kms_audit_queue_depth",
+                "Places taken in the audit queue: records waiting for the writer and requests in flight",
+                stats.queue_depth,
+            ),
+            (
+                "kms_audit_queue_capacity",
+                "Size of the audit queue (audit.queue_capacity)",
+                stats.queue_capacity,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
 // ---- The gRPC front end: a tower layer over the tonic server --------------------------------
 
 /// Records every request of our gRPC services (kms.v1, kms.admin.v1) in the installed
@@ -342,6 +395,8 @@ where
             rpc.method = operation,
             outcome = tracing::field::Empty,
         );
+        // A client's trace continues here (W3C traceparent).
+        kms_replication::trace_context::adopt_parent_from_headers(&span, request.headers());
         let started = Instant::now();
         let future = span.in_scope(|| self.inner.call(request));
         let metrics = self.metrics;
@@ -480,6 +535,32 @@ mod tests {
         assert_eq!(outcome_of(&headers), "grpc_NotFound", "an odd value never becomes a label");
         headers.insert("grpc-status", http::HeaderValue::from_static("0"));
         assert_eq!(outcome_of(&headers), "ok");
+    }
+
+    #[tokio::test]
+    async fn audit_counters_are_read_at_each_scrape() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = kms_audit::AuditConfig {
+            path: dir.path().join("audit.log"),
+            queue_capacity: 4,
+            on_full: kms_audit::OnFull::Drop,
+        };
+        let log = kms_audit::AuditLog::open(&config).unwrap();
+        let metrics = Metrics::new();
+        assert!(!metrics.encode().contains("kms_audit"), "nothing before a log is named");
+        metrics.observe_audit(log.clone());
+        log.record(kms_audit::AuditEvent::default());
+        log.flush().await.unwrap();
+        let text = metrics.encode();
+        for line in [
+            "# TYPE kms_audit_records_written counter",
+            "kms_audit_records_written_total 1",
+            "kms_audit_records_dropped_total 0",
+            "kms_audit_queue_depth 0",
+            "kms_audit_queue_capacity 4",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+        }
     }
 
     #[test]

@@ -52,8 +52,6 @@ macro_rules! kms_operations {
                 delete_custom_key_store: "DeleteCustomKeyStore", DeleteCustomKeyStoreRequest => DeleteCustomKeyStoreResponse;
                 connect_custom_key_store: "ConnectCustomKeyStore", ConnectCustomKeyStoreRequest => ConnectCustomKeyStoreResponse;
                 disconnect_custom_key_store: "DisconnectCustomKeyStore", DisconnectCustomKeyStoreRequest => DisconnectCustomKeyStoreResponse;
-            }
-            pending {
                 create_grant: "CreateGrant", CreateGrantRequest => CreateGrantResponse;
                 list_grants: "ListGrants", ListGrantsRequest => ListGrantsResponse;
                 list_retirable_grants: "ListRetirableGrants", ListRetirableGrantsRequest => ListRetirableGrantsResponse;
@@ -62,6 +60,8 @@ macro_rules! kms_operations {
                 get_key_policy: "GetKeyPolicy", GetKeyPolicyRequest => GetKeyPolicyResponse;
                 put_key_policy: "PutKeyPolicy", PutKeyPolicyRequest => PutKeyPolicyResponse;
                 list_key_policies: "ListKeyPolicies", ListKeyPoliciesRequest => ListKeyPoliciesResponse;
+            }
+            pending {
                 replicate_key: "ReplicateKey", ReplicateKeyRequest => ReplicateKeyResponse;
                 update_primary_region: "UpdatePrimaryRegion", UpdatePrimaryRegionRequest => UpdatePrimaryRegionResponse;
             }

@@ -251,7 +251,13 @@ async fn failover(kmsd: &Path, runs: u32, writers: usize, give_up: Duration) -> 
         let kill = region.kill(leader)?;
         let _ = killed_at.set(kill);
         let deadline = kill + give_up;
+        // Split the pause: Raft's part (until a survivor reports a new leader) and the client
+        // path's part (until a write that started after the kill succeeds).
+        let mut elected = None;
         let gap = loop {
+            if elected.is_none() && region.has_leader_among(&followers).await {
+                elected = Some(kill.elapsed());
+            }
             let seen = *first_after_kill.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some((_, gap)) = seen {
                 break Some(gap);
@@ -268,7 +274,8 @@ async fn failover(kmsd: &Path, runs: u32, writers: usize, give_up: Duration) -> 
         let new_leader = region.wait_leader_among(&followers, Duration::from_secs(30)).await.ok();
         match gap {
             Some(gap) => println!(
-                "run {run}: killed leader {leader}; first write {:.0} ms after the kill (new leader {}, {} failed writes in between)",
+                "run {run}: killed leader {leader}; new leader known {} ms and first write {:.0} ms after the kill (new leader {}, {} failed writes in between)",
+                elected.map_or("?".to_string(), |e| format!("{:.0}", e.as_secs_f64() * 1e3)),
                 gap.as_secs_f64() * 1e3,
                 new_leader.map_or("?".to_string(), |l| l.to_string()),
                 failed_after_kill.load(Ordering::Relaxed)

@@ -153,6 +153,19 @@ impl SpawnedRegion {
     }
 
     /// Waits until every node in `ids` answers and names the same leader, one of `ids`.
+    /// Whether one of `ids` already reports a leader among `ids` (one status call each, bounded).
+    pub async fn has_leader_among(&self, ids: &[u64]) -> bool {
+        for id in ids {
+            let status = tokio::time::timeout(Duration::from_millis(500), self.status(*id)).await;
+            if let Ok(Some(leader)) = status.map(|s| s.and_then(|s| s.leader_id))
+                && ids.contains(&leader)
+            {
+                return true;
+            }
+        }
+        false
+    }
+
     pub async fn wait_leader_among(&self, ids: &[u64], timeout: Duration) -> Result<u64> {
         let deadline = Instant::now() + timeout;
         loop {

@@ -6,9 +6,6 @@ use kms_proto::v1;
 
 use crate::args::{Blob, StringMap, Tags, parse_blob, parse_enum, parse_string_map, parse_tags, parse_text};
 
-/// Default endpoint of a local `kmsd dev`.
-pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8300";
-
 #[derive(Debug, Parser)]
 #[command(
     name = "kmsctl",
@@ -18,9 +15,8 @@ pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8300";
                   Exit status: 0 ok, 252 bad usage, 254 the service returned an error, 255 other failures (e.g. no connection)."
 )]
 pub struct Cli {
-    /// gRPC endpoint of kmsd.
-    #[arg(long, global = true, env = "KMS_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
-    pub endpoint: String,
+    #[command(flatten)]
+    pub connection: crate::connection::Connection,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Json)]
     pub output: Output,
@@ -698,6 +694,18 @@ pub enum Command {
     /// transfer-leader.
     #[command(subcommand)]
     Cluster(crate::cluster::ClusterCommand),
+    /// Make a certificate authority for a region and issue node and client certificates
+    /// (development and small deployments; bring your own PKI otherwise).
+    #[command(subcommand)]
+    Ca(crate::credentials::CaCommand),
+    /// Bearer tokens for kmsd's `[tokens]`.
+    #[command(subcommand)]
+    Token(crate::credentials::TokenCommand),
+    /// Ask kmsd's gRPC health service whether it is serving (exit 0) or not (exit 255).
+    Health,
+    /// Check a kmsd audit log offline: `kmsctl audit verify <file>`.
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
 }
 
 #[cfg(test)]
@@ -732,7 +740,7 @@ mod tests {
             "c=3",
             "--dry-run",
         ])?;
-        assert_eq!(cli.endpoint, "http://10.0.0.1:9");
+        assert_eq!(cli.connection.endpoint, "http://10.0.0.1:9");
         assert_eq!(cli.output, Output::Text);
         let Command::Encrypt { key, plaintext, context, dry_run, .. } = cli.command else {
             panic!("expected encrypt");
@@ -781,7 +789,7 @@ mod tests {
         // KMS_ENDPOINT may be set in the environment of whoever runs the tests.
         let cli = parse(&["list-keys", "--limit", "5"])?;
         if std::env::var_os("KMS_ENDPOINT").is_none() {
-            assert_eq!(cli.endpoint, DEFAULT_ENDPOINT);
+            assert_eq!(cli.connection.endpoint, crate::connection::DEFAULT_ENDPOINT);
         }
         assert!(matches!(cli.command, Command::ListKeys { page: Page { limit: Some(5), marker: None } }));
         Ok(())

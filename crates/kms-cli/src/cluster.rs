@@ -1,10 +1,10 @@
 //! `kmsctl cluster ...`: administration of a region's Raft group over `kms.admin.v1.ClusterAdmin`
 //! (served by every kmsd on its client port; a follower hands changes to the leader).
 
+use crate::connection::{Connection, Transport};
 use clap::Subcommand;
 use kms_proto::admin::v1 as pb;
 use kms_proto::admin::v1::cluster_admin_client::ClusterAdminClient;
-use tonic::transport::Channel;
 
 use crate::error::CliError;
 use crate::json::Json;
@@ -42,8 +42,8 @@ pub enum ClusterCommand {
     },
 }
 
-async fn connect(endpoint: &str) -> Result<ClusterAdminClient<Channel>, CliError> {
-    Ok(ClusterAdminClient::new(crate::run::connect_channel(endpoint).await?))
+async fn connect(connection: &Connection) -> Result<ClusterAdminClient<Transport>, CliError> {
+    Ok(ClusterAdminClient::new(connection.transport().await?))
 }
 
 macro_rules! call {
@@ -56,8 +56,8 @@ macro_rules! call {
     };
 }
 
-pub async fn run(endpoint: &str, command: ClusterCommand) -> Result<Json, CliError> {
-    let mut client = connect(endpoint).await?;
+pub async fn run(connection: &Connection, command: ClusterCommand) -> Result<Json, CliError> {
+    let mut client = connect(connection).await?;
     let json = match command {
         ClusterCommand::Status => render_status(call!(
             client,

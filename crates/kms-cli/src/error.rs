@@ -18,6 +18,8 @@ pub enum CliError {
     Connect { endpoint: String, detail: String },
     /// The service answered with an error status.
     Service { operation: &'static str, status: tonic::Status },
+    /// A local step failed (writing a file, drawing randomness), or a check found a problem.
+    Other(String),
 }
 
 impl CliError {
@@ -26,7 +28,7 @@ impl CliError {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::Service { status, .. } if is_transport_failure(status) => EXIT_OTHER,
             CliError::Service { .. } => EXIT_SERVICE,
-            CliError::Connect { .. } => EXIT_OTHER,
+            CliError::Connect { .. } | CliError::Other(_) => EXIT_OTHER,
         }
     }
 
@@ -35,6 +37,7 @@ impl CliError {
         match self {
             CliError::Usage(msg) => format!("usage error: {msg}\nSee `kmsctl <command> --help`."),
             CliError::Connect { endpoint, detail } => connect_message(endpoint, detail),
+            CliError::Other(msg) => msg.clone(),
             CliError::Service { operation, status } => {
                 let exception = exception_name(status);
                 let mut out = format!(

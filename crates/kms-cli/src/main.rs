@@ -3,8 +3,11 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod audit;
 mod cli;
 mod cluster;
+mod connection;
+mod credentials;
 mod error;
 mod json;
 mod render;
@@ -56,9 +59,13 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
         json::Json::obj().query(q).map_err(CliError::Usage)?;
     }
     let result = match cli.command {
-        Command::Cluster(command) => cluster::run(&cli.endpoint, command).await?,
+        Command::Cluster(command) => cluster::run(&cli.connection, command).await?,
+        Command::Ca(command) => credentials::run_ca(command)?,
+        Command::Token(command) => credentials::run_token(command)?,
+        Command::Health => cli.connection.health().await?,
+        Command::Audit(command) => audit::run(command)?,
         command => {
-            let mut client = run::connect(&cli.endpoint).await?;
+            let mut client = run::connect(&cli.connection).await?;
             run::run(&mut client, command, !cli.no_paginate).await?
         }
     };

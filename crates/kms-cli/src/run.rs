@@ -1,10 +1,8 @@
 //! One gRPC call per command: build the request from the flags, call, render the response.
 
-use std::time::Duration;
-
+use crate::connection::{Connection, Transport};
 use kms_proto::v1;
 use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::args::{Tags, enum_field, flag, merge_maps};
 use crate::cli::{Command, DataKeyArgs, DataKeyPairArgs, MacArgs, SignArgs, XksArgs};
@@ -12,37 +10,10 @@ use crate::error::CliError;
 use crate::json::Json;
 use crate::render::Render;
 
-type Client = KeyManagementServiceClient<Channel>;
+type Client = KeyManagementServiceClient<Transport>;
 
-/// Connects to `endpoint` (`http://host:port`; a bare `host:port` means http). Shared by the
-/// KMS client and the cluster admin client.
-pub async fn connect_channel(endpoint: &str) -> Result<Channel, CliError> {
-    let url = if endpoint.contains("://") { endpoint.to_string() } else { format!("http://{endpoint}") };
-    if !url.starts_with("http://") {
-        return Err(CliError::Usage(format!(
-            "--endpoint {endpoint}: only http:// endpoints are supported by this kmsctl (no TLS yet)"
-        )));
-    }
-    let ep = Endpoint::from_shared(url.clone())
-        .map_err(|e| CliError::Usage(format!("invalid --endpoint '{endpoint}': {e}")))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(60));
-    ep.connect().await.map_err(|e| CliError::Connect { endpoint: url, detail: error_chain(&e) })
-}
-
-pub async fn connect(endpoint: &str) -> Result<Client, CliError> {
-    Ok(KeyManagementServiceClient::new(connect_channel(endpoint).await?))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
-    }
-    parts.dedup();
-    parts.join(": ")
+pub async fn connect(connection: &Connection) -> Result<Client, CliError> {
+    Ok(KeyManagementServiceClient::new(connection.transport().await?))
 }
 
 /// One unary call; a status becomes [`CliError::Service`] naming the AWS operation.
@@ -795,9 +766,9 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
             v1::DisconnectCustomKeyStoreRequest { custom_key_store_id: store.custom_key_store_id }
         )
         .render(),
-        // A different gRPC service: `main` runs `cluster::run` instead and never gets here.
-        C::Cluster(_) => {
-            return Err(CliError::Usage("cluster commands are not KMS operations".to_string()));
+        // Not KMS operations: `main` runs them itself and never gets here.
+        C::Cluster(_) | C::Ca(_) | C::Token(_) | C::Health | C::Audit(_) => {
+            return Err(CliError::Usage("this command is not a KMS operation".to_string()));
         }
     };
     Ok(json)

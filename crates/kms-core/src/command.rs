@@ -5,6 +5,7 @@
 //! the state first and writes only if it is accepted, so a rejected command changes nothing.
 
 use crate::error::{KmsError, KmsResult};
+use crate::grant::{Grant, MAX_GRANTS_PER_KEY};
 use crate::key::{
     ImportParameters, KeyChange, KeyRecord, MAX_IMPORT_PARAMETERS_PER_KEY, MaterialImport, UnixMillis,
 };
@@ -40,7 +41,7 @@ pub enum Command {
     DeleteAlias {
         alias_name: String,
     },
-    /// Deletes every key whose deletion date is at or before `now`, with its aliases.
+    /// Deletes every key whose deletion date is at or before `now`, with its aliases and grants.
     PurgeDueKeys {
         now: UnixMillis,
     },
@@ -69,6 +70,22 @@ pub enum Command {
     RecordKeyUse {
         uses: Vec<KeyUse>,
     },
+    /// CreateGrant (authorized and validated by the proposer). A grant whose Name and terms
+    /// equal an existing grant of the key is not added again: the existing one is the answer,
+    /// which makes CreateGrant with a Name idempotent, as in AWS.
+    CreateGrant {
+        grant: Grant,
+    },
+    /// RetireGrant: deletes a grant its retiring principal or grantee gave up.
+    RetireGrant {
+        key_id: String,
+        grant_id: String,
+    },
+    /// RevokeGrant: deletes a grant a key administrator withdrew.
+    RevokeGrant {
+        key_id: String,
+        grant_id: String,
+    },
 }
 
 /// What an accepted command produced.
@@ -80,6 +97,7 @@ pub enum CommandOutput {
     Done,
     /// Keys whose imported material expired.
     Expired(Vec<String>),
+    Grant(Box<Grant>),
 }
 
 pub type CommandResult = KmsResult<CommandOutput>;
@@ -143,6 +161,10 @@ pub fn apply(command: &Command, state: &mut dyn StateWrite) -> CommandResult {
         }
         Command::ExpireImports { now } => expire_imports(*now, state),
         Command::RecordKeyUse { uses } => record_key_use(uses, state),
+        Command::CreateGrant { grant } => create_grant(grant, state),
+        Command::RetireGrant { key_id, grant_id } | Command::RevokeGrant { key_id, grant_id } => {
+            delete_grant(key_id, grant_id, state)
+        }
     }
 }
 
@@ -240,6 +262,38 @@ fn record_key_use(uses: &[KeyUse], state: &mut dyn StateWrite) -> CommandResult 
     Ok(CommandOutput::Done)
 }
 
+fn create_grant(grant: &Grant, state: &mut dyn StateWrite) -> CommandResult {
+    let keys = Keys::new(&*state);
+    // The key-state rules of CreateGrant are those of the cryptographic operations.
+    keys.key(&grant.key_id)?.check_usable()?;
+    let existing = keys.grants_of(&grant.key_id)?;
+    if grant.name.is_some()
+        && let Some(same) = existing.iter().find(|g| g.same_terms(grant))
+    {
+        return Ok(CommandOutput::Grant(Box::new(same.clone())));
+    }
+    if existing.iter().any(|g| g.grant_id == grant.grant_id) {
+        // Grant ids are random; a collision means a replayed proposal, never a new grant.
+        return Err(KmsError::already_exists(format!("grant {} already exists", grant.grant_id)));
+    }
+    if existing.len() >= MAX_GRANTS_PER_KEY {
+        return Err(KmsError::limit_exceeded(format!(
+            "key {} already has {MAX_GRANTS_PER_KEY} grants, the most allowed",
+            grant.key_id
+        )));
+    }
+    state::put_grant(state, grant);
+    Ok(CommandOutput::Grant(Box::new(grant.clone())))
+}
+
+fn delete_grant(key_id: &str, grant_id: &str, state: &mut dyn StateWrite) -> CommandResult {
+    if Keys::new(&*state).grant(key_id, grant_id)?.is_none() {
+        return Err(KmsError::not_found(format!("Grant ID {grant_id} of key {key_id} does not exist")));
+    }
+    state::delete_grant(state, key_id, grant_id);
+    Ok(CommandOutput::Done)
+}
+
 fn purge_due_keys(now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult {
     let keys = Keys::new(&*state);
     let mut purged = Vec::new();
@@ -249,8 +303,10 @@ fn purge_due_keys(now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult 
         purged.push(key.key_id);
     }
     let mut doomed_parameters = Vec::new();
+    let mut doomed_grants = Vec::new();
     for key_id in &purged {
         doomed_parameters.extend(keys.import_parameters_of(key_id)?);
+        doomed_grants.extend(keys.grants_of(key_id)?);
     }
     for key_id in &purged {
         state::delete_key(state, key_id);
@@ -260,6 +316,9 @@ fn purge_due_keys(now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult 
     }
     for alias_name in &doomed_aliases {
         state::delete_alias(state, alias_name);
+    }
+    for grant in &doomed_grants {
+        state::delete_grant(state, &grant.key_id, &grant.grant_id);
     }
     Ok(CommandOutput::Purged(purged))
 }
@@ -392,6 +451,7 @@ mod tests {
             rotation: RotationSchedule::default(),
             on_demand_rotations: 0,
             import: None,
+            policy: None,
         }
     }
 
@@ -601,5 +661,67 @@ mod tests {
         let garbage = decode_result(&KmsStateMachine.apply(b"not json", &mut state));
         assert_eq!(garbage.unwrap_err().kind, ErrorKind::KMSInternalException);
         assert_eq!(state.0, before);
+    }
+
+    fn grant(key_id: &str, grant_id: u8, name: Option<&str>) -> Grant {
+        Grant {
+            grant_id: format!("{grant_id:064x}"),
+            key_id: key_id.into(),
+            name: name.map(str::to_string),
+            creation_date: 0,
+            grantee_principal: "bob".into(),
+            retiring_principal: None,
+            issuing_account: "arn:aws:iam::111122223333:root".into(),
+            operations: vec![crate::spec::GrantOperation::Encrypt],
+            constraints: Default::default(),
+        }
+    }
+
+    #[test]
+    fn grants_are_created_once_by_name_retired_and_purged_with_their_key() {
+        let mut state = MapState::default();
+        run(&mut state, Command::CreateKey { key: new_key("k1", KeySpec::SymmetricDefault) }).unwrap();
+        run(&mut state, Command::CreateKey { key: new_key("k2", KeySpec::SymmetricDefault) }).unwrap();
+        let missing = run(&mut state, Command::CreateGrant { grant: grant("none", 1, None) }).unwrap_err();
+        assert_eq!(missing.kind, ErrorKind::NotFoundException);
+        run(&mut state, Command::CreateGrant { grant: grant("k1", 1, Some("app")) }).unwrap();
+        let again = run(&mut state, Command::CreateGrant { grant: grant("k1", 2, Some("app")) }).unwrap();
+        assert_eq!(again, CommandOutput::Grant(Box::new(grant("k1", 1, Some("app")))), "same name and terms");
+        run(&mut state, Command::CreateGrant { grant: grant("k1", 3, None) }).unwrap();
+        run(&mut state, Command::CreateGrant { grant: grant("k2", 4, None) }).unwrap();
+        assert_eq!(Keys::new(&state).grants_of("k1").unwrap().len(), 2);
+
+        let retire = Command::RetireGrant { key_id: "k1".into(), grant_id: format!("{:064x}", 3) };
+        run(&mut state, retire.clone()).unwrap();
+        assert_eq!(run(&mut state, retire).unwrap_err().kind, ErrorKind::NotFoundException);
+        let revoke = Command::RevokeGrant { key_id: "k2".into(), grant_id: format!("{:064x}", 4) };
+        run(&mut state, revoke).unwrap();
+        assert!(Keys::new(&state).grants_of("k2").unwrap().is_empty());
+
+        // A disabled key takes no new grants; a deleted key takes its grants with it.
+        run(&mut state, Command::ChangeKey { key_id: "k2".into(), change: KeyChange::Disable, now: 0 })
+            .unwrap();
+        let disabled = run(&mut state, Command::CreateGrant { grant: grant("k2", 5, None) }).unwrap_err();
+        assert_eq!(disabled.kind, ErrorKind::DisabledException);
+        let schedule = KeyChange::ScheduleDeletion { window_days: 7 };
+        run(&mut state, Command::ChangeKey { key_id: "k1".into(), change: schedule, now: 0 }).unwrap();
+        run(&mut state, Command::PurgeDueKeys { now: 7 * DAY_MILLIS }).unwrap();
+        assert!(Keys::new(&state).all_grants().unwrap().is_empty());
+    }
+
+    #[test]
+    fn key_policies_are_stored_in_every_state_and_old_records_load_without_one() {
+        let mut state = MapState::default();
+        run(&mut state, Command::CreateKey { key: new_key("k1", KeySpec::SymmetricDefault) }).unwrap();
+        let schedule = KeyChange::ScheduleDeletion { window_days: 7 };
+        run(&mut state, Command::ChangeKey { key_id: "k1".into(), change: schedule, now: 0 }).unwrap();
+        let put = KeyChange::PutPolicy { policy: "{}".into() };
+        run(&mut state, Command::ChangeKey { key_id: "k1".into(), change: put, now: 0 }).unwrap();
+        assert_eq!(Keys::new(&state).key("k1").unwrap().policy.as_deref(), Some("{}"));
+
+        let mut old = serde_json::to_value(new_key("k2", KeySpec::SymmetricDefault)).unwrap();
+        old.as_object_mut().unwrap().remove("policy");
+        let loaded: KeyRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(loaded.policy, None);
     }
 }

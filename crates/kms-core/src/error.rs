@@ -32,6 +32,9 @@ pub enum ErrorKind {
     ExpiredImportTokenException,
     InvalidImportTokenException,
     IncorrectKeyMaterialException,
+    MalformedPolicyDocumentException,
+    InvalidGrantTokenException,
+    InvalidGrantIdException,
 }
 
 impl ErrorKind {
@@ -62,6 +65,9 @@ impl ErrorKind {
             Self::ExpiredImportTokenException => "ExpiredImportTokenException",
             Self::InvalidImportTokenException => "InvalidImportTokenException",
             Self::IncorrectKeyMaterialException => "IncorrectKeyMaterialException",
+            Self::MalformedPolicyDocumentException => "MalformedPolicyDocumentException",
+            Self::InvalidGrantTokenException => "InvalidGrantTokenException",
+            Self::InvalidGrantIdException => "InvalidGrantIdException",
         }
     }
 
@@ -135,6 +141,9 @@ constructors! {
     expired_import_token => ExpiredImportTokenException,
     invalid_import_token => InvalidImportTokenException,
     incorrect_key_material => IncorrectKeyMaterialException,
+    malformed_policy => MalformedPolicyDocumentException,
+    invalid_grant_token => InvalidGrantTokenException,
+    invalid_grant_id => InvalidGrantIdException,
 }
 
 impl From<crate::store::StoreError> for KmsError {

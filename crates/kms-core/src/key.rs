@@ -144,6 +144,10 @@ pub struct KeyRecord {
     /// PendingDeletion), so every path to its material fails with "... is pending import.".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportRecord>,
+    /// The key policy document as the caller gave it; `None` means AWS's default key policy
+    /// for the region's account (`kms_core::policy::default_policy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// A change to an existing key, as carried by a replicated command.
@@ -173,6 +177,10 @@ pub enum KeyChange {
     },
     /// DeleteImportedKeyMaterial: the key keeps its fingerprint and goes to PendingImport.
     DeleteImportedMaterial,
+    /// PutKeyPolicy with a document the proposer validated. Allowed in every key state.
+    PutPolicy {
+        policy: String,
+    },
 }
 
 impl KeyChange {
@@ -193,6 +201,7 @@ impl KeyChange {
             Self::Tag { .. } => "TagResource",
             Self::Untag { .. } => "UntagResource",
             Self::DeleteImportedMaterial => "DeleteImportedKeyMaterial",
+            Self::PutPolicy { .. } => "PutKeyPolicy",
         }
     }
 }
@@ -340,6 +349,7 @@ impl KeyRecord {
                 }
                 self.drop_imported_material();
             }
+            KeyChange::PutPolicy { policy } => self.policy = Some(policy.clone()),
         }
         Ok(())
     }
@@ -587,6 +597,7 @@ mod tests {
             rotation: RotationSchedule::default(),
             on_demand_rotations: 0,
             import: None,
+            policy: None,
         }
     }
 

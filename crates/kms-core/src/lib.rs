@@ -6,8 +6,10 @@
 pub mod bytes;
 pub mod command;
 pub mod error;
+pub mod grant;
 pub mod ids;
 pub mod key;
+pub mod policy;
 pub mod spec;
 pub mod state;
 pub mod store;

@@ -164,6 +164,28 @@ aws_enum!(ExpirationModel, "expirationModel" {
     KeyMaterialDoesNotExpire => "KEY_MATERIAL_DOES_NOT_EXPIRE",
 });
 
+aws_enum!(
+    /// An operation a grant may allow (AWS's GrantOperation; PascalCase on the wire).
+    GrantOperation, "operations" {
+    Decrypt => "Decrypt",
+    Encrypt => "Encrypt",
+    GenerateDataKey => "GenerateDataKey",
+    GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+    ReEncryptFrom => "ReEncryptFrom",
+    ReEncryptTo => "ReEncryptTo",
+    Sign => "Sign",
+    Verify => "Verify",
+    GetPublicKey => "GetPublicKey",
+    CreateGrant => "CreateGrant",
+    RetireGrant => "RetireGrant",
+    DescribeKey => "DescribeKey",
+    GenerateDataKeyPair => "GenerateDataKeyPair",
+    GenerateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
+    GenerateMac => "GenerateMac",
+    VerifyMac => "VerifyMac",
+    DeriveSharedSecret => "DeriveSharedSecret",
+});
+
 impl DataKeySpec {
     pub fn byte_len(self) -> usize {
         match self {

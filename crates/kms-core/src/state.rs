@@ -3,6 +3,7 @@
 //! once.
 
 use crate::error::{KmsError, KmsResult};
+use crate::grant::Grant;
 use crate::ids::KeyRef;
 use crate::key::{ImportParameters, KeyRecord, UnixMillis};
 use crate::store::{StateRead, StateWrite};
@@ -15,6 +16,8 @@ const IMPORT_PREFIX: &[u8] = b"p/";
 /// `u/<key id>`: the last successful cryptographic use of a key (GetKeyLastUsage). Kept apart
 /// from the key record so that recording a use never rewrites the key's material list.
 const USAGE_PREFIX: &[u8] = b"u/";
+/// `g/<key id>/<grant id>`: the grants of a key, in grant id order.
+const GRANT_PREFIX: &[u8] = b"g/";
 
 /// The last successful cryptographic use of a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +61,14 @@ fn import_prefix(key_id: &str) -> Vec<u8> {
 
 fn import_key(key_id: &str, token_id: &str) -> Vec<u8> {
     [import_prefix(key_id).as_slice(), token_id.as_bytes()].concat()
+}
+
+fn grant_prefix(key_id: &str) -> Vec<u8> {
+    [GRANT_PREFIX, key_id.as_bytes(), b"/"].concat()
+}
+
+fn grant_key(key_id: &str, grant_id: &str) -> Vec<u8> {
+    [grant_prefix(key_id).as_slice(), grant_id.as_bytes()].concat()
 }
 
 /// The end of a prefix range: the prefix with its last byte incremented.
@@ -149,6 +160,20 @@ impl<'a, S: StateRead + ?Sized> Keys<'a, S> {
         self.scan_all("import parameters", IMPORT_PREFIX)
     }
 
+    pub fn grant(&self, key_id: &str, grant_id: &str) -> KmsResult<Option<Grant>> {
+        self.state.get(&grant_key(key_id, grant_id))?.map(|bytes| decode("grant", &bytes)).transpose()
+    }
+
+    /// Every grant of one key (at most 50,000 by AWS's quota).
+    pub fn grants_of(&self, key_id: &str) -> KmsResult<Vec<Grant>> {
+        self.scan_all("grant", &grant_prefix(key_id))
+    }
+
+    /// Every grant of the region, in key and grant id order (ListRetirableGrants).
+    pub fn all_grants(&self) -> KmsResult<Vec<Grant>> {
+        self.scan_all("grant", GRANT_PREFIX)
+    }
+
     pub fn last_use(&self, key_id: &str) -> KmsResult<Option<KeyUse>> {
         self.state.get(&usage_key(key_id))?.map(|bytes| decode("key use", &bytes)).transpose()
     }
@@ -216,6 +241,14 @@ pub fn put_alias(state: &mut dyn StateWrite, alias: &AliasRecord) {
 
 pub fn delete_alias(state: &mut dyn StateWrite, alias_name: &str) {
     state.delete(&alias_key(alias_name));
+}
+
+pub fn put_grant(state: &mut dyn StateWrite, grant: &Grant) {
+    state.put(&grant_key(&grant.key_id, &grant.grant_id), &encode(grant));
+}
+
+pub fn delete_grant(state: &mut dyn StateWrite, key_id: &str, grant_id: &str) {
+    state.delete(&grant_key(key_id, grant_id));
 }
 
 pub fn put_import_parameters(state: &mut dyn StateWrite, params: &ImportParameters) {

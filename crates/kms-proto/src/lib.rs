@@ -7,6 +7,7 @@
 //!   (`KeySpec::Rsa2048` <-> `"RSA_2048"`, `KeyState::PendingDeletion` <-> `"PendingDeletion"`).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptor set, for gRPC reflection.
 //! - [`EXCEPTION_METADATA_KEY`]: the status metadata key that carries the AWS exception name.
+//! - [`k8s_kms_v2`]: the Kubernetes KMS v2 plugin API, from the vendored upstream proto.
 #![forbid(unsafe_code)]
 
 /// Generated code for package `kms.v1`.
@@ -30,6 +31,15 @@ pub mod admin {
 
 /// The encoded `FileDescriptorSet` of kms.admin.v1, for `tonic-reflection`.
 pub const ADMIN_FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("kms_admin_descriptor");
+
+/// The Kubernetes KMS v2 plugin API (`k8s.io/kms/apis/v2`, proto package `v2`), generated from
+/// the upstream file vendored verbatim under `proto/upstream/`: the messages, the tonic server
+/// ([`k8s_kms_v2::key_management_service_server::KeyManagementServiceServer`]) that kmsd serves
+/// on a unix socket, and a client. gRPC method names are `/v2.KeyManagementService/...`.
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, missing_docs)]
+pub mod k8s_kms_v2 {
+    tonic::include_proto!("v2");
+}
 
 /// Every kms.v1 enum, named by its AWS wire strings: one trait so that generic code (the
 /// server's domain conversions, kmsctl's parsing and rendering) needs no per-enum tables.

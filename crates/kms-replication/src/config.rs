@@ -2,7 +2,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+use tonic::transport::{CertificateDer, ClientTlsConfig, ServerTlsConfig};
 
 /// Raft timing and snapshot policy. Deserializable so that kmsd's `[raft]` configuration section
 /// is this very struct (every field optional; the defaults suit a LAN).
@@ -70,6 +72,30 @@ pub struct RegionConfig {
     /// openraft's `install_snapshot_timeout`: 3/4 of it bounds the sending of each snapshot
     /// chunk. (Vote and append deadlines are derived by openraft from its own timeouts.)
     pub rpc_timeout_ms: u64,
+    /// Mutual TLS between the nodes; plaintext when absent (loopback tests and dev only).
+    pub tls: Option<TransportTls>,
+}
+
+/// Whether a verified certificate chain (leaf first) belongs to a node of this region.
+pub type PeerCheck = Arc<dyn Fn(&[CertificateDer<'static>]) -> bool + Send + Sync>;
+
+/// Mutual TLS on the Raft port. Both sides present a node certificate issued by the cluster CA;
+/// the CA alone is not enough to be let in, since client certificates may come from the same CA:
+/// `is_peer` must also recognise the certificate as a node's.
+#[derive(Clone)]
+pub struct TransportTls {
+    /// This node's certificate, and the CA peers' certificates must chain to (required).
+    pub server: ServerTlsConfig,
+    /// The CA peers' server certificates must chain to, and this node's certificate as the client
+    /// identity.
+    pub client: ClientTlsConfig,
+    pub is_peer: PeerCheck,
+}
+
+impl std::fmt::Debug for TransportTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportTls").finish_non_exhaustive()
+    }
 }
 
 impl Default for RegionConfig {
@@ -81,6 +107,7 @@ impl Default for RegionConfig {
             raft_advertise: "127.0.0.1:7001".to_string(),
             tuning: RaftTuning::default(),
             rpc_timeout_ms: 2_000,
+            tls: None,
         }
     }
 }

@@ -115,6 +115,7 @@ impl Region {
     ) -> Result<LeaderAnswer<Vec<u8>>, ReplicationError> {
         let mut client = self.leader_client(leader, PROPOSING)?;
         let mut request = tonic::Request::new(pb::ForwardRequest { command: command.to_vec() });
+        crate::trace_context::inject(request.metadata_mut());
         request.set_timeout(remaining(deadline));
         tracing::debug!(leader, len = command.len(), "forwarding proposal to the leader");
         let call = tokio::time::timeout_at(deadline, client.forward(request));
@@ -137,6 +138,7 @@ impl Region {
     ) -> Result<LeaderAnswer<u64>, ReplicationError> {
         let mut client = self.leader_client(leader, SYNCING)?;
         let mut request = tonic::Request::new(pb::ReadIndexRequest {});
+        crate::trace_context::inject(request.metadata_mut());
         request.set_timeout(remaining(deadline));
         let call = tokio::time::timeout_at(deadline, client.read_index(request));
         let reply = self.rpc_result(leader, call.await, SYNCING)?;

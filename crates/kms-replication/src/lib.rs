@@ -8,7 +8,7 @@
 //!
 //! Layout: `types` (openraft type config), `db` (RocksDB and its column families),
 //! `log_store`, `state_machine`, `snapshot`, `reader`, `network/{peers,client,server}`,
-//! `region` (lifecycle, status, membership), `leader` (propose / read barrier from any node),
+//! `trace_context` (W3C trace context across forwarded calls), `region` (lifecycle, status, membership), `leader` (propose / read barrier from any node),
 //! `admin` (membership and leadership changes from any node, handed to the leader; the status of
 //! every member) and `admin_service` (the client-facing `kms.admin.v1.ClusterAdmin` gRPC service
 //! that kmsd serves on its client port).
@@ -27,11 +27,12 @@ mod reader;
 mod region;
 mod snapshot;
 mod state_machine;
+pub mod trace_context;
 mod types;
 
 pub use admin::{ClusterChange, ClusterStatus, MemberStatus, MembershipView, NodeReport};
 pub use admin_service::ClusterAdminService;
-pub use config::{RaftTuning, RegionConfig};
+pub use config::{PeerCheck, RaftTuning, RegionConfig, TransportTls};
 pub use error::ReplicationError;
 pub use reader::RegionReader;
 pub use region::{NodeState, Region, RegionStatus};

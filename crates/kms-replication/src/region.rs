@@ -139,7 +139,7 @@ impl Region {
             .committed_index()
             .map_err(|e| ReplicationError::storage("reading the committed index", e))?;
         let state_machine = StateMachine::new(db.clone(), app);
-        let peers = Peers::new(config.node_id);
+        let peers = Peers::new(config.node_id, config.tls.as_ref().map(|tls| tls.client.clone()));
         let raft = Raft::new(
             config.node_id,
             Arc::new(raft_config),
@@ -348,7 +348,18 @@ async fn serve(
     let addr = listener.local_addr().map_err(|e| ReplicationError::fatal(DOING, e))?;
     let (stop, stopped) = oneshot::channel::<()>();
     let service = RaftServer::into_service(raft, config.request_timeout());
-    let router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls.server.clone()).map_err(|e| ReplicationError::Invalid {
+            doing: DOING,
+            message: format!("raft port TLS settings: {e}"),
+        })?;
+    }
+    let is_peer = config.tls.as_ref().map(|tls| tls.is_peer.clone());
+    let router = builder
+        .layer(tonic::service::InterceptorLayer::new(move |request: tonic::Request<()>| {
+            admit_peer(is_peer.as_ref(), request)
+        }))
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(5)))
         .http2_keepalive_timeout(Some(Duration::from_secs(5)))
@@ -362,6 +373,19 @@ async fn serve(
         },
     ));
     Ok((addr, ServerHandle { stop, task }))
+}
+
+/// With TLS, only certificates that `is_peer` recognises as this region's nodes may use the Raft
+/// port; the TLS layer has already checked that they chain to the cluster CA.
+fn admit_peer(
+    is_peer: Option<&crate::config::PeerCheck>,
+    request: tonic::Request<()>,
+) -> Result<tonic::Request<()>, tonic::Status> {
+    let Some(is_peer) = is_peer else { return Ok(request) };
+    match request.peer_certs() {
+        Some(chain) if is_peer(&chain) => Ok(request),
+        _ => Err(tonic::Status::permission_denied("only the nodes of this region may use its raft port")),
+    }
 }
 
 /// Maps a failed wait on Raft metrics.

@@ -13,7 +13,13 @@ pub use kms_replication::RaftTuning;
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// This node's id in its region's Raft group. Never reuse an id after removing a node.
+    /// May be left out with `node_id_from_hostname = true`.
+    #[serde(default)]
     pub node_id: u64,
+    /// Derive `node_id` from the host name's trailing ordinal plus one (`kms-0` is node 1), the
+    /// way a Kubernetes StatefulSet names its pods. Flags and `KMSD_NODE_ID` still override it.
+    #[serde(default)]
+    pub node_id_from_hostname: bool,
     /// Where RocksDB keeps the Raft log and the state.
     pub data_dir: PathBuf,
     /// The client API (gRPC) address.
@@ -26,17 +32,35 @@ pub struct Config {
     pub region: String,
     pub account: String,
     /// A file holding the 32-byte region root key, hex-encoded; must not be readable by others.
-    pub root_key_file: PathBuf,
+    /// Shorthand for `[root_key] provider = "file"`; ignored when `[root_key]` is given.
+    #[serde(default)]
+    pub root_key_file: Option<PathBuf>,
+    /// Where the region root key comes from (`[root_key]`): a file, an environment variable, or
+    /// a PKCS#11 token.
+    #[serde(default)]
+    pub root_key: Option<RootKeySource>,
     /// The voters of a brand-new region, by node id (`1 = "10.0.0.1:8301"`). Only the node with
     /// the lowest id initializes; on a node with existing state this is ignored.
     #[serde(default)]
     pub initial_members: BTreeMap<u64, String>,
+    /// Client endpoints (`host:port`) of existing members. A node whose id is not in
+    /// `initial_members` asks them to add it as a learner and promote it to a voter (see
+    /// join.rs); members of `initial_members` ignore it.
+    #[serde(default)]
+    pub join: Vec<String>,
+    /// Reserved for multi-region keys: the other regions' client endpoints
+    /// (`[regions.<name>] endpoint = "host:port"`). Accepted and checked, not used yet.
+    #[serde(default)]
+    pub regions: BTreeMap<String, OtherRegion>,
     /// How often due deletions and rotations are looked for.
     #[serde(default = "default_maintenance_interval")]
     pub maintenance_interval_secs: u64,
     /// Raft timing and snapshot policy (`[raft]`); the defaults suit a LAN.
     #[serde(default)]
     pub raft: RaftTuning,
+    /// The audit log (`[audit]`): one hash-chained record per request, always on.
+    #[serde(default)]
+    pub audit: AuditSettings,
     /// The AWS-compatible endpoint (AWS JSON 1.1 with SigV4, for the AWS CLI and SDKs); off
     /// when absent. Plain HTTP: put TLS in front of it beyond loopback.
     #[serde(default)]
@@ -49,6 +73,59 @@ pub struct Config {
     /// carry operation and exception names only, but keep the address off public networks.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// TLS on the client, Raft and AWS ports (`[tls]`). Without it every listener must be on
+    /// loopback, unless `allow_insecure_plaintext` says otherwise.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// Bearer tokens, by principal: `app1 = "sha256:<hex SHA-256 of the token>"` (`kmsctl
+    /// token-digest` prints the value). Only digests are stored, so this file is not a secret.
+    #[serde(default)]
+    pub tokens: BTreeMap<String, String>,
+    /// Principals allowed to use the cluster admin API besides the region's own nodes.
+    #[serde(default)]
+    pub admins: Vec<String>,
+    /// Serve plaintext on non-loopback addresses. Anyone on the network could then read and
+    /// forge requests and Raft traffic; only for networks that are private by other means.
+    #[serde(default)]
+    pub allow_insecure_plaintext: bool,
+    /// The Kubernetes KMS v2 plugin on a unix socket (`[kubernetes]`, see kubernetes.rs); off
+    /// when absent.
+    #[serde(default)]
+    pub kubernetes: Option<crate::kubernetes::KubernetesConfig>,
+}
+
+/// The provider of the region root key. Every node of a region must get the same key.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(tag = "provider", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RootKeySource {
+    /// 64 hex digits in a file of mode 0600 or stricter.
+    File { path: PathBuf },
+    /// 64 hex digits in an environment variable (e.g. filled from a Kubernetes Secret).
+    Env { variable: String },
+    /// Derived inside a PKCS#11 token from an AES-256 key that never leaves it (see root_key.rs).
+    Pkcs11 {
+        /// The token's PKCS#11 module (e.g. SoftHSM2's libsofthsm2.so).
+        module: PathBuf,
+        /// The slot id; or find the token by `token_label`.
+        slot: Option<u64>,
+        token_label: Option<String>,
+        /// The label of the AES-256 secret key object.
+        key_label: String,
+        /// A file holding the token's user PIN.
+        pin_file: PathBuf,
+    },
+}
+
+/// The PEM files of a node's TLS identity and of the cluster CA.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// This node's certificate chain, leaf first: its server certificate on every port and its
+    /// client certificate towards peers. It must carry the URI SAN `kms://<region>/node`.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The cluster CA: peers' and clients' certificates must chain to it.
+    pub ca: PathBuf,
 }
 
 /// One access key of the AWS endpoint. The secret never appears in `Debug` output.
@@ -69,6 +146,47 @@ impl std::fmt::Debug for AwsCredential {
     }
 }
 
+/// Another region of the same deployment (reserved for multi-region keys).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OtherRegion {
+    /// Its client endpoint, `host:port`.
+    pub endpoint: String,
+}
+
+/// `[audit]`: where the audit log goes and what a full audit queue does.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// The log file (JSON Lines, append-only); `<data_dir>/audit.log` when absent.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Records (and requests in flight) the queue in front of the writer holds.
+    #[serde(default = "default_audit_queue")]
+    pub queue_capacity: usize,
+    /// `fail-closed` (default): a full queue refuses requests with the retriable
+    /// DependencyTimeoutException before they run. `drop`: requests run, their records are
+    /// dropped and counted (`kms_audit_records_dropped_total`; alarm on it).
+    #[serde(default = "default_on_full")]
+    pub on_full: kms_audit::OnFull,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { path: None, queue_capacity: default_audit_queue(), on_full: default_on_full() }
+    }
+}
+
+const MAX_AUDIT_QUEUE: usize = 1 << 20;
+
+fn default_audit_queue() -> usize {
+    4096
+}
+
+fn default_on_full() -> kms_audit::OnFull {
+    kms_audit::OnFull::FailClosed
+}
+
 fn default_maintenance_interval() -> u64 {
     30
 }
@@ -77,8 +195,12 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the configuration file {}", path.display()))?;
-        let config: Self = toml::from_str(&text)
+        let mut config: Self = toml::from_str(&text)
             .with_context(|| format!("parsing the configuration file {}", path.display()))?;
+        if config.node_id_from_hostname {
+            let host = hostname().context("reading the host name for node_id_from_hostname")?;
+            config.node_id = node_id_from_hostname(&host)?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -94,7 +216,8 @@ impl Config {
         let raft_listen = SocketAddr::new(listen.ip(), listen.port().wrapping_add(1));
         Ok(Self {
             node_id: 1,
-            root_key_file: data_dir.join("root.key"),
+            root_key_file: Some(data_dir.join("root.key")),
+            root_key: None,
             data_dir,
             listen,
             raft_listen,
@@ -102,8 +225,12 @@ impl Config {
             region: "dev-1".into(),
             account: "000000000000".into(),
             initial_members: BTreeMap::from([(1, raft_listen.to_string())]),
+            node_id_from_hostname: false,
+            join: Vec::new(),
+            regions: BTreeMap::new(),
             maintenance_interval_secs: 5,
             raft: RaftTuning::default(),
+            audit: AuditSettings::default(),
             aws_listen: Some(SocketAddr::new(listen.ip(), listen.port().wrapping_add(2))),
             aws_credentials: BTreeMap::from([(
                 kms_api::aws::DEV_ACCESS_KEY_ID.to_string(),
@@ -113,6 +240,11 @@ impl Config {
                 },
             )]),
             metrics_listen: Some(SocketAddr::new(listen.ip(), listen.port().wrapping_add(3))),
+            tls: None,
+            tokens: BTreeMap::new(),
+            admins: Vec::new(),
+            allow_insecure_plaintext: false,
+            kubernetes: None,
         })
     }
 
@@ -130,11 +262,29 @@ impl Config {
         if self.account.len() != 12 || !self.account.bytes().all(|b| b.is_ascii_digit()) {
             bail!("account must be 12 digits, as in AWS ARNs (got '{}')", self.account);
         }
-        if !self.initial_members.is_empty() && !self.initial_members.contains_key(&self.node_id) {
-            bail!("initial_members does not contain this node's id {}", self.node_id);
+        if !self.initial_members.is_empty()
+            && !self.initial_members.contains_key(&self.node_id)
+            && self.join.is_empty()
+        {
+            bail!(
+                "initial_members does not contain this node's id {} and `join` is empty: list the \
+                 endpoints of existing members in `join` to add this node to the region",
+                self.node_id
+            );
+        }
+        if self.join.iter().any(|endpoint| endpoint.trim().is_empty()) {
+            bail!("`join` has an empty endpoint");
+        }
+        for (name, other) in &self.regions {
+            if name.is_empty() || name.contains(':') || other.endpoint.is_empty() {
+                bail!("[regions.{name}] needs a region name without ':' and a non-empty endpoint");
+            }
         }
         if let Err(rule) = self.raft.validate() {
             bail!("[raft] {rule}");
+        }
+        if !(1..=MAX_AUDIT_QUEUE).contains(&self.audit.queue_capacity) {
+            bail!("[audit] queue_capacity must be between 1 and {MAX_AUDIT_QUEUE}");
         }
         if let Some(metrics) = self.metrics_listen
             && [Some(self.listen), Some(self.raft_listen), self.aws_listen].contains(&Some(metrics))
@@ -143,6 +293,13 @@ impl Config {
         }
         if self.aws_listen.is_some() && self.aws_credentials.is_empty() {
             bail!("aws_listen is set but [aws_credentials] is empty: nobody could call the AWS endpoint");
+        }
+        self.validate_transport_security()?;
+        if let RootKeySource::Pkcs11 { slot: None, token_label: None, .. } = self.root_key_source()? {
+            bail!("[root_key] provider = \"pkcs11\" needs a slot or a token_label");
+        }
+        if let Some(kubernetes) = &self.kubernetes {
+            kubernetes.validate()?;
         }
         for (access_key_id, credential) in &self.aws_credentials {
             if access_key_id.is_empty() || access_key_id.contains('/') {
@@ -155,13 +312,75 @@ impl Config {
         Ok(())
     }
 
+    /// Where the root key comes from: `[root_key]`, else `root_key_file`.
+    pub fn root_key_source(&self) -> Result<RootKeySource> {
+        match (&self.root_key, &self.root_key_file) {
+            (Some(source), _) => Ok(source.clone()),
+            (None, Some(path)) => Ok(RootKeySource::File { path: path.clone() }),
+            (None, None) => bail!("no root key configured: set root_key_file, or a [root_key] section"),
+        }
+    }
+
+    /// Plaintext only on loopback (unless explicitly allowed), and well-formed token digests.
+    fn validate_transport_security(&self) -> Result<()> {
+        let exposed: Vec<SocketAddr> = [Some(self.listen), Some(self.raft_listen), self.aws_listen]
+            .into_iter()
+            .flatten()
+            .filter(|address| !address.ip().is_loopback())
+            .collect();
+        if self.tls.is_none() && !exposed.is_empty() && !self.allow_insecure_plaintext {
+            bail!(
+                "{} {} not on loopback but [tls] is not configured: requests, tokens and Raft \
+                 traffic would cross the network in the clear. Configure [tls] (`kmsctl ca create` \
+                 and `kmsctl ca issue` make a CA and certificates), or set \
+                 allow_insecure_plaintext = true for a network that is private by other means",
+                exposed.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                if exposed.len() == 1 { "is" } else { "are" },
+            );
+        }
+        for (principal, digest) in &self.tokens {
+            parse_token_digest(digest)
+                .with_context(|| format!("[tokens] {principal}: expected \"sha256:<64 hex digits>\""))?;
+        }
+        Ok(())
+    }
+
+    /// Who may call this node: with TLS or tokens, only authenticated principals; otherwise
+    /// everyone, as `anonymous` (loopback only, enforced by `validate`).
+    pub fn authenticator(&self) -> Result<kms_api::authn::Authenticator> {
+        use kms_api::authn::Authenticator;
+        let mut authn = if self.tls.is_none() && self.tokens.is_empty() {
+            Authenticator::anonymous(&self.region)
+        } else {
+            Authenticator::required(&self.region)
+        };
+        for (principal, digest) in &self.tokens {
+            authn = authn.with_token_digest(principal, parse_token_digest(digest)?);
+        }
+        Ok(authn.with_admins(self.admins.iter().cloned()))
+    }
+
     /// The AWS endpoint's settings: requests are signed for this node's region.
     pub fn aws_config(&self) -> kms_api::aws::AwsConfig {
         let mut credentials = kms_api::aws::Credentials::new();
         for (access_key_id, credential) in &self.aws_credentials {
             credentials.insert(access_key_id, &credential.secret_access_key, &credential.principal);
         }
-        kms_api::aws::AwsConfig { region: self.region.clone(), credentials }
+        kms_api::aws::AwsConfig { region: self.region.clone(), credentials, tls: None }
+    }
+
+    /// Whether this node joins an existing region through `join` on start (see join.rs).
+    pub fn joins_through_admin_api(&self) -> bool {
+        !self.join.is_empty() && !self.initial_members.contains_key(&self.node_id)
+    }
+
+    /// The audit log's settings, with the default path resolved.
+    pub fn audit_config(&self) -> kms_audit::AuditConfig {
+        kms_audit::AuditConfig {
+            path: self.audit.path.clone().unwrap_or_else(|| self.data_dir.join("audit.log")),
+            queue_capacity: self.audit.queue_capacity,
+            on_full: self.audit.on_full,
+        }
     }
 
     /// Whether this node is the one that initializes a brand-new region.
@@ -170,9 +389,51 @@ impl Config {
     }
 }
 
+/// `sha256:<64 hex digits>` → the digest.
+fn parse_token_digest(text: &str) -> Result<[u8; 32]> {
+    let hex = text.strip_prefix("sha256:").context("missing the sha256: prefix")?;
+    let digest = crate::root_key::decode_hex(hex)?;
+    digest
+        .try_into()
+        .map_err(|digest: Vec<u8>| anyhow::anyhow!("the digest has {} bytes, not 32", digest.len()))
+}
+
+/// The host name: `HOSTNAME` when set (containers set it), else the kernel's.
+fn hostname() -> Result<String> {
+    if let Ok(name) = std::env::var("HOSTNAME")
+        && !name.trim().is_empty()
+    {
+        return Ok(name.trim().to_string());
+    }
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
+    Ok(name.trim().to_string())
+}
+
+/// `kms-2` (or `kms-2.kms-peers.ns.svc`) → 3: the ordinal after the last `-` of the first label,
+/// plus one, because node id 0 is not allowed.
+fn node_id_from_hostname(host: &str) -> Result<u64> {
+    let label = host.split('.').next().unwrap_or_default();
+    let ordinal = label.rsplit_once('-').and_then(|(_, ordinal)| ordinal.parse::<u64>().ok());
+    let ordinal = ordinal.with_context(|| {
+        format!("node_id_from_hostname: host name '{host}' does not end in -<ordinal> (as in kms-0)")
+    })?;
+    ordinal.checked_add(1).context("node_id_from_hostname: the ordinal is too large")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_digests_must_be_sha256_hex() {
+        let digest = parse_token_digest(&format!("sha256:{}", "ab".repeat(32))).unwrap();
+        assert_eq!(digest, [0xab; 32]);
+        for bad in
+            ["ab".repeat(32), format!("sha256:{}", "ab".repeat(31)), format!("sha256:{}", "zz".repeat(32))]
+        {
+            assert!(parse_token_digest(&bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_full_config_file_parses() {
@@ -189,6 +450,10 @@ raft_advertise = "kms-2.kms:8301"
 region = "eu-west-1"
 account = "123456789012"
 root_key_file = "/etc/kms/root.key"
+[tls]
+cert = "/etc/kms/tls/tls.crt"
+key = "/etc/kms/tls/tls.key"
+ca = "/etc/kms/tls/ca.crt"
 [initial_members]
 1 = "kms-1.kms:8301"
 2 = "kms-2.kms:8301"
@@ -271,6 +536,28 @@ root_key_file = "/etc/kms/root.key"
     }
 
     #[test]
+    fn audit_defaults_to_the_data_dir_and_fails_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kmsd.toml");
+        std::fs::write(&path, MINIMAL).unwrap();
+        let audit = Config::load(&path).unwrap().audit_config();
+        assert_eq!(audit.path, Path::new("/var/lib/kms/audit.log"));
+        assert_eq!((audit.queue_capacity, audit.on_full), (4096, kms_audit::OnFull::FailClosed));
+        let section =
+            "[audit]\npath = \"/var/log/kms/audit.log\"\nqueue_capacity = 100\non_full = \"drop\"\n";
+        std::fs::write(&path, format!("{MINIMAL}{section}")).unwrap();
+        let audit = Config::load(&path).unwrap().audit_config();
+        assert_eq!(audit.path, Path::new("/var/log/kms/audit.log"));
+        assert_eq!((audit.queue_capacity, audit.on_full), (100, kms_audit::OnFull::Drop));
+        for bad in ["on_full = \"block\"\n", "queue_capacity = 0\n", "no_such_knob = 1\n"] {
+            std::fs::write(&path, format!("{MINIMAL}[audit]\n{bad}")).unwrap();
+            assert!(Config::load(&path).is_err(), "{bad}");
+        }
+        let dev = Config::dev("/tmp/x".into(), "127.0.0.1:8300".parse().unwrap()).unwrap();
+        assert_eq!(dev.audit_config().path, Path::new("/tmp/x/audit.log"));
+    }
+
+    #[test]
     fn the_shipped_example_config_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kmsd.example.toml");
         let config = Config::load(&path).unwrap();
@@ -278,6 +565,35 @@ root_key_file = "/etc/kms/root.key"
         assert!(config.aws_listen.is_some());
         assert_eq!(config.aws_credentials.len(), 1);
         assert!(config.metrics_listen.is_some());
+    }
+
+    #[test]
+    fn node_ids_come_from_statefulset_host_names() {
+        assert_eq!(node_id_from_hostname("kms-0").unwrap(), 1);
+        assert_eq!(node_id_from_hostname("my-kms-12.kms-peers.prod.svc").unwrap(), 13);
+        assert!(node_id_from_hostname("kms").is_err());
+        assert!(node_id_from_hostname("kms-x").is_err());
+    }
+
+    #[test]
+    fn a_node_outside_initial_members_needs_join_endpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kmsd.toml");
+        let base = MINIMAL.replace("node_id = 1", "node_id = 4");
+        let members = "[initial_members]\n1 = \"kms-0:8301\"\n";
+        std::fs::write(&path, format!("{base}{members}")).unwrap();
+        assert!(Config::load(&path).is_err(), "neither a member nor told whom to join");
+        let joining = format!("{base}join = [\"kms-0:8300\"]\n{members}");
+        std::fs::write(&path, &joining).unwrap();
+        let config = Config::load(&path).unwrap();
+        assert!(config.joins_through_admin_api() && !config.is_bootstrap_node());
+        let member = joining.replace("node_id = 4", "node_id = 1");
+        std::fs::write(&path, &member).unwrap();
+        assert!(!Config::load(&path).unwrap().joins_through_admin_api(), "members ignore join");
+        let regions =
+            format!("{base}join = [\"kms-0:8300\"]\n[regions.us-east-1]\nendpoint = \"kms.us:8300\"\n");
+        std::fs::write(&path, regions).unwrap();
+        assert_eq!(Config::load(&path).unwrap().regions["us-east-1"].endpoint, "kms.us:8300");
     }
 
     #[test]

@@ -5,9 +5,12 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod join;
+mod kubernetes;
 mod root_key;
 mod server;
 mod telemetry;
+mod tls;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -63,6 +66,10 @@ enum Mode {
         listen: Option<SocketAddr>,
         #[arg(long, env = "KMSD_RAFT_LISTEN")]
         raft_listen: Option<SocketAddr>,
+        /// The address peers use to reach this node's Raft port (overrides `raft_advertise`;
+        /// per-pod in Kubernetes, where every pod shares one configuration file).
+        #[arg(long, env = "KMSD_RAFT_ADVERTISE")]
+        raft_advertise: Option<String>,
         #[arg(long, env = "KMSD_NODE_ID")]
         node_id: Option<u64>,
         /// Prometheus `/metrics` address (overrides `metrics_listen`).
@@ -127,18 +134,20 @@ async fn run(mode: Mode) -> Result<()> {
                 "DEVELOPMENT MODE: single node, generated root key stored next to the data, no \
                  authentication. Never use it for real keys."
             );
-            let root_key = root_key::load_or_create(&config.root_key_file)?;
+            let path = config.data_dir.join("root.key");
+            let root_key = root_key::load_or_create(&path)?;
             server::run(config, root_key).await
         }
-        Mode::Run { config, data_dir, listen, raft_listen, node_id, metrics_listen } => {
+        Mode::Run { config, data_dir, listen, raft_listen, raft_advertise, node_id, metrics_listen } => {
             let mut config = Config::load(&config)?;
             config.data_dir = data_dir.unwrap_or(config.data_dir);
             config.listen = listen.unwrap_or(config.listen);
             config.raft_listen = raft_listen.unwrap_or(config.raft_listen);
+            config.raft_advertise = raft_advertise.or(config.raft_advertise);
             config.node_id = node_id.unwrap_or(config.node_id);
             config.metrics_listen = metrics_listen.or(config.metrics_listen);
             config.validate()?;
-            let root_key = root_key::load(&config.root_key_file)?;
+            let root_key = root_key::load_from(&config.root_key_source()?)?;
             server::run(config, root_key).await
         }
     }

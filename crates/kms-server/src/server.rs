@@ -3,8 +3,10 @@
 
 use crate::config::Config;
 use crate::telemetry;
+use crate::tls::TlsMaterial;
 use anyhow::{Context, Result};
 use kms_api::Kms;
+use kms_api::authn::Authenticator;
 use kms_api::grpc::GrpcApi;
 use kms_core::command::KmsStateMachine;
 use kms_core::ids::RegionScope;
@@ -15,15 +17,23 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::ServerTlsConfig;
 
 /// Runs a node until SIGINT or SIGTERM, then stops it cleanly.
 pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-    let region = open_region(&config).await?;
-    let kms = Kms::new(region.clone(), root_key, RegionScope::new(&config.region, &config.account));
+    let tls = config.tls.as_ref().map(TlsMaterial::load).transpose()?;
+    let authn = Arc::new(config.authenticator()?);
+    // Before anything is served: a log that cannot be continued stops the node here.
+    let audit = kms_audit::AuditLog::open(&config.audit_config()).context("opening the audit log")?;
+    let region = open_region(&config, tls.as_ref()).await?;
+    let kms = Kms::new(region.clone(), root_key, RegionScope::new(&config.region, &config.account))
+        .with_audit(audit.clone());
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    crate::join::start(&config, &region, stop_rx.clone())?;
     let stopped = |mut stop: watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
@@ -32,6 +42,7 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
     if let Some(address) = config.metrics_listen {
         let listener = telemetry::bind_metrics(address).await?;
         let metrics = kms_api::metrics::install();
+        metrics.observe_audit(audit.clone());
         let serve = telemetry::serve_metrics(metrics, region.clone(), listener, stopped(stop_rx.clone()));
         telemetry_tasks.push(tokio::spawn(serve));
         telemetry_tasks.push(tokio::spawn(telemetry::sample_raft(
@@ -40,6 +51,8 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
             stopped(stop_rx.clone()),
         )));
     }
+    // The Kubernetes KMS v2 plugin on its unix socket, when configured.
+    let kubernetes = crate::kubernetes::start(&kms, config.kubernetes.as_ref(), stop_rx.clone())?;
     let maintenance = tokio::spawn(
         kms.clone().maintenance_loop(Duration::from_secs(config.maintenance_interval_secs.max(1)), stop_rx),
     );
@@ -48,34 +61,45 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
         .await
         .with_context(|| format!("binding the client API address {}", config.listen))?;
     let aws = match config.aws_listen {
-        Some(address) => Some((
-            TcpListener::bind(address)
+        Some(address) => {
+            let mut aws_config = config.aws_config();
+            aws_config.tls = tls.as_ref().map(TlsMaterial::aws_endpoint).transpose()?;
+            let listener = TcpListener::bind(address)
                 .await
-                .with_context(|| format!("binding the AWS endpoint address {address}"))?,
-            config.aws_config(),
-        )),
+                .with_context(|| format!("binding the AWS endpoint address {address}"))?;
+            Some((listener, aws_config))
+        }
         None => None,
     };
-    let served = serve_until_signalled(kms, listener, aws).await;
+    let api = ClientApi { kms, authn, tls: tls.as_ref().map(TlsMaterial::client_api) };
+    let served = serve_until_signalled(api, listener, aws).await;
 
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = maintenance.await;
+    if let Some(kubernetes) = kubernetes {
+        let _ = kubernetes.await;
+    }
     for task in telemetry_tasks {
         let _ = task.await;
+    }
+    // Every request has ended: write the last records and log the chain head (the anchor).
+    if tokio::time::timeout(AUDIT_FLUSH_TIMEOUT, audit.flush()).await.is_err() {
+        tracing::error!(timeout = ?AUDIT_FLUSH_TIMEOUT, "the audit log did not flush in time; its last records may be lost");
     }
     region.shutdown().await.context("stopping the region")?;
     tracing::info!("stopped");
     served
 }
 
-async fn open_region(config: &Config) -> Result<Region> {
+async fn open_region(config: &Config, tls: Option<&TlsMaterial>) -> Result<Region> {
     let region_config = RegionConfig {
         node_id: config.node_id,
         data_dir: config.data_dir.join("raft"),
         raft_listen: config.raft_listen,
         raft_advertise: config.raft_advertise(),
         tuning: config.raft.clone(),
+        tls: tls.map(|tls| tls.transport(&config.region)),
         ..RegionConfig::default()
     };
     let region = Region::open(region_config, Arc::new(KmsStateMachine))
@@ -90,6 +114,9 @@ async fn open_region(config: &Config) -> Result<Region> {
     Ok(region)
 }
 
+/// How long the audit log's last records may take to reach the disk at shutdown.
+const AUDIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long in-flight requests get to finish after SIGTERM before connections are cut.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -97,7 +124,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The bound matters: an idle client that never answers HTTP/2 GOAWAY would otherwise keep a
 /// graceful shutdown waiting forever.
 async fn serve_until_signalled(
-    kms: Kms,
+    api: ClientApi,
     listener: TcpListener,
     aws: Option<(TcpListener, kms_api::aws::AwsConfig)>,
 ) -> Result<()> {
@@ -109,13 +136,13 @@ async fn serve_until_signalled(
         let stopped = async move {
             let _ = stop.wait_for(|signalled| *signalled).await;
         };
-        tokio::spawn(kms_api::aws::serve(kms.clone(), aws_config, aws_listener, stopped, SHUTDOWN_GRACE))
+        tokio::spawn(kms_api::aws::serve(api.kms.clone(), aws_config, aws_listener, stopped, SHUTDOWN_GRACE))
     });
     let shutdown = async move {
         shutdown_signal().await;
         let _ = signalled_tx.send(true);
     };
-    let serve = serve_grpc(kms, listener, shutdown);
+    let serve = serve_grpc(api, listener, shutdown);
     let grace_expired = async move {
         let _ = signalled_rx.wait_for(|signalled| *signalled).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -137,9 +164,16 @@ async fn serve_until_signalled(
     served
 }
 
+/// What the client port serves: the KMS, who may call it, and its TLS settings.
+pub struct ClientApi {
+    pub kms: Kms,
+    pub authn: Arc<Authenticator>,
+    pub tls: Option<ServerTlsConfig>,
+}
+
 /// Serves the client API on `listener` until `shutdown` completes.
 pub async fn serve_grpc(
-    kms: Kms,
+    api: ClientApi,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<()> {
@@ -151,17 +185,27 @@ pub async fn serve_grpc(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("building the gRPC reflection service")?;
-    // Cluster administration (kms.admin.v1), next to kms.v1 on the client port.
-    let admin = ClusterAdminService::new(kms.region().clone()).into_server();
+    // Cluster administration (kms.admin.v1), next to kms.v1 on the client port, for the region's
+    // nodes and configured admins only. Health and reflection answer anyone: they say nothing
+    // about keys, and probes must work without credentials.
+    let ClientApi { kms, authn, tls } = api;
+    let admin = InterceptedService::new(
+        ClusterAdminService::new(kms.region().clone()).into_server(),
+        kms_api::grpc::admin_guard(authn.clone()),
+    );
     let address = listener.local_addr()?;
-    tracing::info!(%address, "kmsd is serving the KMS gRPC API");
-    tonic::transport::Server::builder()
+    tracing::info!(%address, tls = tls.is_some(), "kmsd is serving the KMS gRPC API");
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).context("the client API's TLS settings")?;
+    }
+    builder
         .timeout(Duration::from_secs(30))
         // Per-operation metrics (when installed) and one tracing span per request.
         .layer(kms_api::metrics::GrpcLayer::new(kms_api::metrics::installed()))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(GrpcApi::new(kms).into_service())
+        .add_service(GrpcApi::new(kms, authn).into_service())
         .add_service(admin)
         .serve_with_incoming_shutdown(tokio_stream_from(listener), shutdown)
         .await

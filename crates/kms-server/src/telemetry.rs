@@ -56,6 +56,11 @@ pub fn init(json_logs: bool) -> Telemetry {
         Some(Ok(provider)) => {
             use opentelemetry::trace::TracerProvider as _;
             let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("kmsd"));
+            // W3C trace context in and out (client requests, calls between nodes), so a
+            // forwarded request is one trace across the nodes it touched.
+            opentelemetry::global::set_text_map_propagator(
+                opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+            );
             (Some(layer), Some(provider), None)
         }
         Some(Err(err)) => (None, None, Some(err)),

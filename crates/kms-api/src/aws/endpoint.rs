@@ -25,6 +25,28 @@ pub trait Backend: Send + Sync + 'static {
         operation: String,
         input: Json,
     ) -> impl Future<Output = Result<Json, AwsError>> + Send;
+
+    /// Records a request refused before [`call`](Self::call) (the audit log); by default nothing.
+    fn refused(&self, _refusal: Refusal<'_>) {}
+}
+
+/// A request refused before it reached the backend, for the audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal<'a> {
+    pub request_id: &'a str,
+    /// The operation `X-Amz-Target` names (as sent; may be empty or not an operation).
+    pub operation: &'a str,
+    /// The principal, when the signature verified.
+    pub principal: Option<&'a str>,
+    pub source: Option<std::net::SocketAddr>,
+    /// The AWS error code it was answered with.
+    pub code: &'static str,
+}
+
+/// The operation the `X-Amz-Target` header names, as sent (empty without one).
+pub fn target_operation(headers: &HeaderMap) -> &str {
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    target.strip_prefix(TARGET_PREFIX).unwrap_or(target)
 }
 
 /// The answer to one request.
@@ -48,6 +70,8 @@ pub struct Incoming<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
+    /// The client's address, for audit.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 /// The endpoint's settings.
@@ -95,9 +119,8 @@ impl<B: Backend> Endpoint<B> {
         now: i64,
     ) -> Answer {
         let started = std::time::Instant::now();
-        let target = request.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
-        let operation = target.strip_prefix(TARGET_PREFIX).unwrap_or(target).to_string();
-        let (answer, principal) = match self.run(request, body, now).await {
+        let operation = target_operation(request.headers).to_string();
+        let (answer, principal) = match self.run(request, body, request_id, now).await {
             Ok((json, principal)) => {
                 (Answer { status: 200, body: json.to_string().into_bytes(), error: None }, principal)
             }
@@ -137,8 +160,34 @@ impl<B: Backend> Endpoint<B> {
         &self,
         request: &Incoming<'_>,
         body: &Bytes,
+        request_id: &str,
         now: i64,
     ) -> Result<(Json, Option<String>), (AwsError, Option<String>)> {
+        let (caller, operation, input) = match self.prepare(request, body, request_id, now) {
+            Ok(prepared) => prepared,
+            Err((err, principal)) => {
+                let operation = target_operation(request.headers);
+                let principal = principal.as_deref();
+                let source = request.peer;
+                self.backend.refused(Refusal { request_id, operation, principal, source, code: err.code });
+                return Err((err, principal.map(str::to_string)));
+            }
+        };
+        let principal = Some(caller.principal.clone());
+        match self.backend.call(caller, operation, input).await {
+            Ok(json) => Ok((json, principal)),
+            Err(e) => Err((e, principal)),
+        }
+    }
+
+    /// Everything before the backend: route, size, SigV4, target and JSON.
+    fn prepare(
+        &self,
+        request: &Incoming<'_>,
+        body: &Bytes,
+        request_id: &str,
+        now: i64,
+    ) -> Result<(Caller, String, Json), (AwsError, Option<String>)> {
         check_route(request).map_err(|e| (e, None))?;
         if body.len() > MAX_BODY_BYTES {
             return Err((AwsError::too_large(MAX_BODY_BYTES), None));
@@ -175,10 +224,7 @@ impl<B: Backend> Endpoint<B> {
         if !input.is_object() {
             return Err(fail(AwsError::serialization("The request body must be a JSON object")));
         }
-        let caller = Caller { principal: verified.principal };
-        match self.backend.call(caller, operation.to_string(), input).await {
-            Ok(json) => Ok((json, principal)),
-            Err(e) => Err(fail(e)),
-        }
+        let caller = Caller::new(verified.principal).with_source(request.peer).with_request_id(request_id);
+        Ok((caller, operation.to_string(), input))
     }
 }

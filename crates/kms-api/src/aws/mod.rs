@@ -43,6 +43,8 @@ pub struct AwsConfig {
     /// The region requests must be signed for (the region in this node's ARNs).
     pub region: String,
     pub credentials: Credentials,
+    /// Serve HTTPS with this configuration; plain HTTP when absent (loopback and dev only).
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// [`Kms`] as the endpoint's backend.
@@ -54,6 +56,12 @@ struct KmsBackend {
 impl Backend for KmsBackend {
     async fn call(&self, caller: Caller, operation: String, input: Json) -> Result<Json, AwsError> {
         operations::dispatch(&self.kms, &self.codec, &caller, &operation, &input).await
+    }
+
+    fn refused(&self, refusal: endpoint::Refusal<'_>) {
+        let principal = refusal.principal.unwrap_or(crate::audit::UNAUTHENTICATED);
+        let caller = Caller::new(principal).with_source(refusal.source).with_request_id(refusal.request_id);
+        self.kms.audit_refused(crate::metrics::Api::Aws, refusal.operation, &caller, refusal.code);
     }
 }
 
@@ -75,7 +83,8 @@ pub async fn serve(
         credentials: config.credentials,
         region: config.region,
     };
-    server::serve(endpoint, listener, shutdown, grace)
+    let tls = config.tls.map(tokio_rustls::TlsAcceptor::from);
+    server::serve(endpoint, listener, tls, shutdown, grace)
         .await
         .map_err(|e| format!("serving the AWS endpoint: {e}"))
 }

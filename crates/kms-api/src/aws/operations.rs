@@ -10,6 +10,7 @@ use super::codec::Codec;
 use super::error::AwsError;
 use crate::caller::Caller;
 use crate::kms::Kms;
+use crate::metrics::Api;
 use kms_proto::v1 as pb;
 use serde_json::Value as Json;
 
@@ -32,7 +33,8 @@ macro_rules! aws_operations {
         pub(crate) const TABLE: &[(&str, &str, &str, &str)] =
             &[$(($name, stringify!($method), stringify!($req), stringify!($resp))),*];
 
-        /// Runs `operation` with the JSON `input` as `caller`.
+        /// Runs `operation` with the JSON `input` as `caller`; every call is audited once (input
+        /// that does not decode and operations not implemented as refusals).
         pub async fn dispatch(
             kms: &Kms,
             codec: &Codec,
@@ -43,12 +45,16 @@ macro_rules! aws_operations {
             match operation {
                 $(
                     $name => {
-                        let request: pb::$req = codec.decode(concat!("kms.v1.", stringify!($req)), input)?;
-                        let response = kms.$method(caller, request).await?;
+                        let request: pb::$req = codec
+                            .decode(concat!("kms.v1.", stringify!($req)), input)
+                            .inspect_err(|e| kms.audit_refused(Api::Aws, $name, caller, e.code))?;
+                        let response =
+                            kms.audited(Api::Aws, $name, caller, request, |r| kms.$method(caller, r)).await?;
                         codec.encode(concat!("kms.v1.", stringify!($resp)), &response)
                     }
                 )*
-                other => not_implemented(codec, other, input),
+                other => not_implemented(codec, other, input)
+                    .inspect_err(|e| kms.audit_refused(Api::Aws, other, caller, e.code)),
             }
         }
     };

@@ -3,7 +3,7 @@
 //! (`Content-Type`, `x-amzn-RequestId`, and `x-amzn-ErrorType` on errors), and on shutdown lets
 //! in-flight requests finish for at most the grace period.
 
-use super::endpoint::{self, Answer, Backend, CONTENT_TYPE, Endpoint, Incoming, MAX_BODY_BYTES};
+use super::endpoint::{self, Answer, Backend, CONTENT_TYPE, Endpoint, Incoming, MAX_BODY_BYTES, Refusal};
 use super::error::AwsError;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
@@ -11,22 +11,25 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 /// How long a client may take to send its headers, and then its body.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `endpoint` on `listener` until `shutdown` completes, then waits up to `grace` for
-/// in-flight requests.
+/// Serves `endpoint` on `listener` (over TLS when `tls` is set) until `shutdown` completes, then
+/// waits up to `grace` for in-flight requests.
 pub async fn serve<B: Backend>(
     endpoint: Endpoint<B>,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
     grace: Duration,
 ) -> std::io::Result<()> {
@@ -36,7 +39,7 @@ pub async fn serve<B: Backend>(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(err) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -47,18 +50,16 @@ pub async fn serve<B: Backend>(
                 };
                 let _ = stream.set_nodelay(true);
                 let endpoint = endpoint.clone();
-                let service = service_fn(move |request| {
-                    let endpoint = endpoint.clone();
-                    async move { Ok::<_, Infallible>(respond(&endpoint, request).await) }
-                });
-                let connection = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
+                let watcher = graceful.watcher();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    if let Err(err) = connection.await {
-                        tracing::debug!(error = %err, "AWS endpoint connection ended with an error");
+                    match tls {
+                        None => serve_connection(endpoint, stream, peer, watcher).await,
+                        Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => serve_connection(endpoint, stream, peer, watcher).await,
+                            Ok(Err(err)) => tracing::debug!(%peer, error = %err, "AWS endpoint TLS handshake failed"),
+                            Err(_) => tracing::debug!(%peer, "AWS endpoint TLS handshake timed out"),
+                        },
                     }
                 });
             }
@@ -72,9 +73,29 @@ pub async fn serve<B: Backend>(
     Ok(())
 }
 
+/// Serves HTTP/1.1 on one accepted (and, with TLS, handshaken) connection.
+async fn serve_connection<B, S>(endpoint: Arc<Endpoint<B>>, stream: S, peer: SocketAddr, watcher: Watcher)
+where
+    B: Backend,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let endpoint = endpoint.clone();
+        async move { Ok::<_, Infallible>(respond(&endpoint, request, peer).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(err) = watcher.watch(connection).await {
+        tracing::debug!(error = %err, "AWS endpoint connection ended with an error");
+    }
+}
+
 async fn respond<B: Backend>(
     endpoint: &Endpoint<B>,
     request: Request<hyper::body::Incoming>,
+    peer: SocketAddr,
 ) -> Response<Full<Bytes>> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
@@ -83,6 +104,7 @@ async fn respond<B: Backend>(
         path: parts.uri.path(),
         query: parts.uri.query(),
         headers: &parts.headers,
+        peer: Some(peer),
     };
     let answer = match read_body(&incoming, body).await {
         Ok(bytes) => endpoint.handle(&incoming, &bytes, &request_id).await,
@@ -93,6 +115,15 @@ async fn respond<B: Backend>(
                 error = err.code,
                 "aws request refused before authentication"
             );
+            let operation = endpoint::target_operation(incoming.headers);
+            let refusal = Refusal {
+                request_id: &request_id,
+                operation,
+                principal: None,
+                source: incoming.peer,
+                code: err.code,
+            };
+            endpoint.backend.refused(refusal);
             Answer::from(err)
         }
     };

@@ -249,13 +249,13 @@ fn missing_required_members_are_validation_errors_naming_them() {
 #[test]
 fn pending_and_unknown_operations() {
     let c = codec();
-    assert_eq!(operations::IMPLEMENTED.len(), 44);
+    assert_eq!(operations::IMPLEMENTED.len(), 52);
     // A pending operation validates its input, then says it is not implemented yet.
-    let input = json!({"KeyId": "k", "PolicyName": "default"});
-    let err = operations::not_implemented(&c, "GetKeyPolicy", &input).unwrap_err();
+    let input = json!({"KeyId": "k", "ReplicaRegion": "eu-west-1"});
+    let err = operations::not_implemented(&c, "ReplicateKey", &input).unwrap_err();
     assert_eq!((err.status, err.code), (400, "UnsupportedOperationException"));
-    assert!(err.message.contains("GetKeyPolicy"), "{}", err.message);
-    let err = operations::not_implemented(&c, "GetKeyPolicy", &json!({})).unwrap_err();
+    assert!(err.message.contains("ReplicateKey"), "{}", err.message);
+    let err = operations::not_implemented(&c, "ReplicateKey", &json!({})).unwrap_err();
     assert_eq!(err.code, "ValidationException");
     let err = operations::not_implemented(&c, "Frobnicate", &json!({})).unwrap_err();
     assert_eq!((err.status, err.code), (400, "UnknownOperationException"));
@@ -315,7 +315,7 @@ async fn send(
     headers: &HeaderMap,
     body: &[u8],
 ) -> (u16, Json) {
-    let incoming = Incoming { method: &method, path, query: None, headers };
+    let incoming = Incoming { method: &method, path, query: None, headers, peer: None };
     let answer = e.handle_at(&incoming, &Bytes::copy_from_slice(body), "req-1", NOW).await;
     let json: Json = serde_json::from_slice(&answer.body).unwrap();
     if answer.status != 200 {

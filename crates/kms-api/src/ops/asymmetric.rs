@@ -3,21 +3,22 @@
 
 use super::crypto::{
     MAX_CIPHERTEXT, MAX_PLAINTEXT, check_blob_len, check_crypto_key, check_grant_tokens, context,
-    dry_run_gate,
+    crypto_authz, dry_run_gate,
 };
+use crate::authz::{Authz, wire_name};
 use crate::caller::Caller;
 use crate::convert::{enum_in, enum_out};
 use crate::engine;
 use crate::kms::{Kms, crypto_error};
 use kms_core::key::KeyRecord;
+use kms_core::policy::{Action, keys};
 use kms_core::spec::{
     KeyAgreementAlgorithm, KeyAlgorithms, KeyFamily, KeySpec, KeyUsage, MessageType, SigningAlgorithm,
 };
 use kms_core::{KmsError, KmsResult};
-use kms_crypto::SecretBytes;
 use kms_crypto::asymmetric as asym;
+use kms_crypto::{EncryptionContext, SecretBytes};
 use kms_proto::v1 as pb;
-use std::collections::HashMap;
 
 const MAX_PEER_PUBLIC_KEY: usize = 8192;
 
@@ -59,9 +60,11 @@ fn signing_input(algorithm: SigningAlgorithm, raw_type: i32, message: &[u8]) -> 
 }
 
 impl Kms {
-    /// A key for an asymmetric operation, gated on state, usage and family.
-    async fn asymmetric_key(&self, key_id: &str, usage: KeyUsage, operation: &str) -> KmsResult<KeyRecord> {
+    /// A key for an asymmetric operation, gated on authorization, state, usage and family.
+    async fn asymmetric_key(&self, key_id: &str, usage: KeyUsage, authz: &Authz<'_>) -> KmsResult<KeyRecord> {
+        let operation = authz.operation();
         let key = self.key(key_id, true).await?;
+        self.authorize(&key, authz).await?;
         // Usage first: AWS answers Sign with a symmetric key with InvalidKeyUsageException.
         check_crypto_key(&key, usage, operation)?;
         check_asymmetric(&key, operation)?;
@@ -70,11 +73,16 @@ impl Kms {
 
     pub async fn get_public_key(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::GetPublicKeyRequest,
     ) -> KmsResult<pb::GetPublicKeyResponse> {
         check_grant_tokens(&req.grant_tokens)?;
         let key = self.key(&req.key_id, true).await?;
+        self.authorize(
+            &key,
+            &Authz::new(caller, Action::GetPublicKey).named(&req.key_id).tokens(&req.grant_tokens),
+        )
+        .await?;
         check_asymmetric(&key, "GetPublicKey")?;
         key.check_usable()?;
         // The same fields DescribeKey shows, so the two can never disagree.
@@ -91,9 +99,17 @@ impl Kms {
         })
     }
 
-    pub async fn sign(&self, _caller: &Caller, req: pb::SignRequest) -> KmsResult<pb::SignResponse> {
+    pub async fn sign(&self, caller: &Caller, req: pb::SignRequest) -> KmsResult<pb::SignResponse> {
         check_grant_tokens(&req.grant_tokens)?;
-        let key = self.asymmetric_key(&req.key_id, KeyUsage::SignVerify, "Sign").await?;
+        let authz = signing_authz(
+            caller,
+            Action::Sign,
+            &req.key_id,
+            &req.grant_tokens,
+            req.signing_algorithm,
+            req.message_type,
+        );
+        let key = self.asymmetric_key(&req.key_id, KeyUsage::SignVerify, &authz).await?;
         let algorithm = signing_algorithm(&key, req.signing_algorithm)?;
         let message_type = signing_input(algorithm, req.message_type, &req.message)?;
         dry_run_gate(req.dry_run)?;
@@ -110,10 +126,18 @@ impl Kms {
         })
     }
 
-    pub async fn verify(&self, _caller: &Caller, req: pb::VerifyRequest) -> KmsResult<pb::VerifyResponse> {
+    pub async fn verify(&self, caller: &Caller, req: pb::VerifyRequest) -> KmsResult<pb::VerifyResponse> {
         check_grant_tokens(&req.grant_tokens)?;
         check_blob_len("signature", &req.signature, MAX_CIPHERTEXT)?;
-        let key = self.asymmetric_key(&req.key_id, KeyUsage::SignVerify, "Verify").await?;
+        let authz = signing_authz(
+            caller,
+            Action::Verify,
+            &req.key_id,
+            &req.grant_tokens,
+            req.signing_algorithm,
+            req.message_type,
+        );
+        let key = self.asymmetric_key(&req.key_id, KeyUsage::SignVerify, &authz).await?;
         let algorithm = signing_algorithm(&key, req.signing_algorithm)?;
         let message_type = signing_input(algorithm, req.message_type, &req.message)?;
         dry_run_gate(req.dry_run)?;
@@ -138,7 +162,7 @@ impl Kms {
 
     pub async fn derive_shared_secret(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::DeriveSharedSecretRequest,
     ) -> KmsResult<pb::DeriveSharedSecretResponse> {
         check_grant_tokens(&req.grant_tokens)?;
@@ -151,7 +175,14 @@ impl Kms {
         )?
         .ok_or_else(|| KmsError::validation("KeyAgreementAlgorithm is required"))?;
         check_blob_len("publicKey", &req.public_key, MAX_PEER_PUBLIC_KEY)?;
-        let key = self.asymmetric_key(&req.key_id, KeyUsage::KeyAgreement, "DeriveSharedSecret").await?;
+        let authz = Authz::new(caller, Action::DeriveSharedSecret)
+            .named(req.key_id.as_str())
+            .tokens(&req.grant_tokens)
+            .condition(
+                keys::KEY_AGREEMENT_ALGORITHM,
+                wire_name::<pb::KeyAgreementAlgorithmSpec>(req.key_agreement_algorithm),
+            );
+        let key = self.asymmetric_key(&req.key_id, KeyUsage::KeyAgreement, &authz).await?;
         dry_run_gate(req.dry_run)?;
         let private = self.unseal(&key, key.current_material()?)?;
         let spec = engine::asymmetric_spec(key.key_spec)?;
@@ -173,9 +204,9 @@ impl Kms {
         &self,
         key_id: &str,
         raw_spec: i32,
-        encryption_context: HashMap<String, String>,
+        ctx: &EncryptionContext,
         dry_run: Option<bool>,
-        operation: &str,
+        authz: Authz<'_>,
     ) -> KmsResult<(KeyRecord, KeySpec, SecretBytes, Vec<u8>, Vec<u8>, String)> {
         let pair_spec = pb::DataKeyPairSpec::try_from(raw_spec)
             .ok()
@@ -185,31 +216,33 @@ impl Kms {
         if !pair_spec.is_data_key_pair_spec() {
             return Err(KmsError::validation(format!("{pair_spec} is not a data key pair spec")));
         }
-        let key = self.symmetric_encryption_key(key_id, operation).await?;
+        let authz = authz.condition(keys::DATA_KEY_PAIR_SPEC, Some(pair_spec));
+        let key = self.symmetric_encryption_key(key_id, &authz).await?;
         dry_run_gate(dry_run)?;
         let (private, public) = engine::generate_data_key_pair(pair_spec).await?;
-        let (blob, material_id) = self.seal_blob(&key, &context(encryption_context), private.expose())?;
+        let (blob, material_id) = self.seal_blob(&key, ctx, private.expose())?;
         Ok((key, pair_spec, private, public, blob, material_id))
     }
 
     pub async fn generate_data_key_pair(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::GenerateDataKeyPairRequest,
     ) -> KmsResult<pb::GenerateDataKeyPairResponse> {
         check_grant_tokens(&req.grant_tokens)?;
         if req.recipient.is_some() {
             return Err(KmsError::unsupported("Recipient (Nitro Enclaves attestation) is not supported"));
         }
-        let (key, spec, private, public, blob, material_id) = self
-            .data_key_pair(
-                &req.key_id,
-                req.key_pair_spec,
-                req.encryption_context,
-                req.dry_run,
-                "GenerateDataKeyPair",
-            )
-            .await?;
+        let ctx = context(req.encryption_context);
+        let authz = crypto_authz(
+            caller,
+            Action::GenerateDataKeyPair,
+            Some(req.key_id.as_str()),
+            &ctx,
+            &req.grant_tokens,
+        );
+        let (key, spec, private, public, blob, material_id) =
+            self.data_key_pair(&req.key_id, req.key_pair_spec, &ctx, req.dry_run, authz).await?;
         self.record_use(&key, "GenerateDataKeyPair");
         Ok(pb::GenerateDataKeyPairResponse {
             private_key_ciphertext_blob: blob,
@@ -224,19 +257,15 @@ impl Kms {
 
     pub async fn generate_data_key_pair_without_plaintext(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::GenerateDataKeyPairWithoutPlaintextRequest,
     ) -> KmsResult<pb::GenerateDataKeyPairWithoutPlaintextResponse> {
         check_grant_tokens(&req.grant_tokens)?;
-        let (key, spec, _, public, blob, material_id) = self
-            .data_key_pair(
-                &req.key_id,
-                req.key_pair_spec,
-                req.encryption_context,
-                req.dry_run,
-                "GenerateDataKeyPairWithoutPlaintext",
-            )
-            .await?;
+        let ctx = context(req.encryption_context);
+        let action = Action::GenerateDataKeyPairWithoutPlaintext;
+        let authz = crypto_authz(caller, action, Some(req.key_id.as_str()), &ctx, &req.grant_tokens);
+        let (key, spec, _, public, blob, material_id) =
+            self.data_key_pair(&req.key_id, req.key_pair_spec, &ctx, req.dry_run, authz).await?;
         self.record_use(&key, "GenerateDataKeyPairWithoutPlaintext");
         Ok(pb::GenerateDataKeyPairWithoutPlaintextResponse {
             private_key_ciphertext_blob: blob,
@@ -246,6 +275,23 @@ impl Kms {
             key_material_id: material_id,
         })
     }
+}
+
+/// Sign and Verify: the key as named, the grant tokens, and the signing algorithm and message
+/// type (RAW when not given) as condition keys.
+fn signing_authz<'a>(
+    caller: &'a Caller,
+    action: Action,
+    key_id: &'a str,
+    grant_tokens: &'a [String],
+    algorithm: i32,
+    message_type: i32,
+) -> Authz<'a> {
+    Authz::new(caller, action)
+        .named(key_id)
+        .tokens(grant_tokens)
+        .condition(keys::SIGNING_ALGORITHM, wire_name::<pb::SigningAlgorithmSpec>(algorithm))
+        .condition(keys::MESSAGE_TYPE, Some(wire_name::<pb::MessageType>(message_type).unwrap_or("RAW")))
 }
 
 fn spec_number(spec: KeySpec) -> i32 {

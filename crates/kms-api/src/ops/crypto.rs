@@ -4,11 +4,13 @@
 //! These are served from this node's applied state with no Raft round trip. Plaintext and
 //! unsealed material live only in zeroizing buffers for the duration of one call.
 
+use crate::authz::Authz;
 use crate::caller::Caller;
 use crate::convert::{enum_in, enum_out};
 use crate::engine;
 use crate::kms::{Kms, crypto_error};
 use kms_core::key::KeyRecord;
+use kms_core::policy::{Action, keys};
 use kms_core::spec::{DataKeySpec, EncryptionAlgorithm, KeyAlgorithms, KeyFamily, KeyUsage, MacAlgorithm};
 use kms_core::{ErrorKind, KmsError, KmsResult};
 use kms_crypto::asymmetric as asym;
@@ -108,9 +110,10 @@ fn aes_key(material: &SecretBytes) -> KmsResult<&[u8; 32]> {
 }
 
 impl Kms {
-    /// A key that may encrypt and decrypt right now.
-    async fn encryption_key(&self, key_id: &str, operation: &str) -> KmsResult<KeyRecord> {
+    /// A key the caller may use as `authz` asks and that may encrypt and decrypt right now.
+    async fn encryption_key(&self, key_id: &str, operation: &str, authz: &Authz<'_>) -> KmsResult<KeyRecord> {
         let key = self.key(key_id, true).await?;
+        self.authorize(&key, authz).await?;
         check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
         Ok(key)
     }
@@ -142,7 +145,8 @@ impl Kms {
     }
 
     /// Decrypts `blob`: with the RSA key named by `key_id` when that is an asymmetric key,
-    /// otherwise as a symmetric blob that names its own key. Shared by Decrypt and ReEncrypt.
+    /// otherwise as a symmetric blob that names its own key, if `authz` allows the caller to use
+    /// that key. Shared by Decrypt and ReEncrypt.
     async fn decrypt_with(
         &self,
         blob: &[u8],
@@ -150,6 +154,7 @@ impl Kms {
         key_id: Option<&str>,
         algorithm: Option<EncryptionAlgorithm>,
         operation: &str,
+        authz: &Authz<'_>,
     ) -> KmsResult<(KeyRecord, SecretBytes, String, EncryptionAlgorithm)> {
         check_blob_len("ciphertextBlob", blob, MAX_CIPHERTEXT)?;
         // The caller's key is read once and handed on, not looked up again by the blob path.
@@ -159,12 +164,13 @@ impl Kms {
         };
         match expected {
             Some(key) if key.key_spec.family() == KeyFamily::Asymmetric => {
+                self.authorize(&key, authz).await?;
                 self.decrypt_rsa(key, blob, context, algorithm, operation)
             }
             expected => {
                 symmetric_algorithm(algorithm)?;
                 let (key, plaintext, material_id) =
-                    self.open_blob(blob, context, expected, operation).await?;
+                    self.open_blob(blob, context, expected, operation, authz).await?;
                 Ok((key, plaintext, material_id, EncryptionAlgorithm::SymmetricDefault))
             }
         }
@@ -194,9 +200,10 @@ impl Kms {
     pub(crate) async fn symmetric_encryption_key(
         &self,
         key_id: &str,
-        operation: &str,
+        authz: &Authz<'_>,
     ) -> KmsResult<KeyRecord> {
-        let key = self.encryption_key(key_id, operation).await?;
+        let operation = authz.operation();
+        let key = self.encryption_key(key_id, operation, authz).await?;
         if key.key_spec.family() != KeyFamily::Symmetric {
             return Err(KmsError::invalid_key_usage(format!(
                 "{operation} needs a symmetric encryption key; key {} is {}",
@@ -233,13 +240,14 @@ impl Kms {
     }
 
     /// Finds the key a blob names, checks it against an expected key if the caller gave one,
-    /// and decrypts. Shared by Decrypt and ReEncrypt.
+    /// authorizes the caller on it, and decrypts. Shared by Decrypt and ReEncrypt.
     async fn open_blob(
         &self,
         blob: &[u8],
         context: &EncryptionContext,
         expected: Option<KeyRecord>,
         operation: &str,
+        authz: &Authz<'_>,
     ) -> KmsResult<(KeyRecord, SecretBytes, String)> {
         let header = kms_crypto::parse_header(blob).map_err(crypto_error)?;
         let (key, expected) = match expected {
@@ -252,6 +260,7 @@ impl Kms {
                 expected.key_id
             )));
         }
+        self.authorize(&key, authz).await?;
         check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
         let material = key.material(header.material_version).ok_or_else(|| {
             KmsError::invalid_ciphertext("ciphertext names key material this key does not have")
@@ -262,13 +271,15 @@ impl Kms {
         Ok((key, plaintext, material_id))
     }
 
-    pub async fn encrypt(&self, _caller: &Caller, req: pb::EncryptRequest) -> KmsResult<pb::EncryptResponse> {
+    pub async fn encrypt(&self, caller: &Caller, req: pb::EncryptRequest) -> KmsResult<pb::EncryptResponse> {
         check_grant_tokens(&req.grant_tokens)?;
         check_blob_len("plaintext", &req.plaintext, MAX_PLAINTEXT)?;
         let algorithm = encryption_algorithm("encryptionAlgorithm", req.encryption_algorithm)?;
-        let key = self.encryption_key(&req.key_id, "Encrypt").await?;
-        let plaintext = SecretBytes::new(req.plaintext);
         let ctx = context(req.encryption_context);
+        let authz = crypto_authz(caller, Action::Encrypt, Some(req.key_id.as_str()), &ctx, &req.grant_tokens)
+            .condition(keys::ENCRYPTION_ALGORITHM, Some(algorithm_name(algorithm)));
+        let key = self.encryption_key(&req.key_id, "Encrypt", &authz).await?;
+        let plaintext = SecretBytes::new(req.plaintext);
         let (blob, _, algorithm) = self.encrypt_with(&key, algorithm, &ctx, plaintext.expose())?;
         dry_run_gate(req.dry_run)?;
         self.record_use(&key, "Encrypt");
@@ -279,15 +290,17 @@ impl Kms {
         })
     }
 
-    pub async fn decrypt(&self, _caller: &Caller, req: pb::DecryptRequest) -> KmsResult<pb::DecryptResponse> {
+    pub async fn decrypt(&self, caller: &Caller, req: pb::DecryptRequest) -> KmsResult<pb::DecryptResponse> {
         check_grant_tokens(&req.grant_tokens)?;
         let algorithm = encryption_algorithm("encryptionAlgorithm", req.encryption_algorithm)?;
         if req.recipient.is_some() {
             return Err(KmsError::unsupported("Recipient (Nitro Enclaves attestation) is not supported"));
         }
         let ctx = context(req.encryption_context);
+        let authz = crypto_authz(caller, Action::Decrypt, req.key_id.as_deref(), &ctx, &req.grant_tokens)
+            .condition(keys::ENCRYPTION_ALGORITHM, Some(algorithm_name(algorithm)));
         let (key, plaintext, material_id, algorithm) = self
-            .decrypt_with(&req.ciphertext_blob, &ctx, req.key_id.as_deref(), algorithm, "Decrypt")
+            .decrypt_with(&req.ciphertext_blob, &ctx, req.key_id.as_deref(), algorithm, "Decrypt", &authz)
             .await?;
         dry_run_gate(req.dry_run)?;
         self.record_use(&key, "Decrypt");
@@ -302,7 +315,7 @@ impl Kms {
 
     pub async fn re_encrypt(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::ReEncryptRequest,
     ) -> KmsResult<pb::ReEncryptResponse> {
         check_grant_tokens(&req.grant_tokens)?;
@@ -310,8 +323,25 @@ impl Kms {
             encryption_algorithm("sourceEncryptionAlgorithm", req.source_encryption_algorithm)?;
         let destination_algorithm =
             encryption_algorithm("destinationEncryptionAlgorithm", req.destination_encryption_algorithm)?;
-        let destination = self.encryption_key(&req.destination_key_id, "ReEncrypt").await?;
         let source_ctx = context(req.source_encryption_context);
+        let destination_ctx = context(req.destination_encryption_context);
+        let to = crypto_authz(
+            caller,
+            Action::ReEncryptTo,
+            Some(req.destination_key_id.as_str()),
+            &destination_ctx,
+            &req.grant_tokens,
+        )
+        .condition(keys::ENCRYPTION_ALGORITHM, Some(algorithm_name(destination_algorithm)));
+        let from = crypto_authz(
+            caller,
+            Action::ReEncryptFrom,
+            req.source_key_id.as_deref(),
+            &source_ctx,
+            &req.grant_tokens,
+        )
+        .condition(keys::ENCRYPTION_ALGORITHM, Some(algorithm_name(source_algorithm)));
+        let destination = self.encryption_key(&req.destination_key_id, "ReEncrypt", &to).await?;
         let (source, plaintext, source_material_id, source_algorithm) = self
             .decrypt_with(
                 &req.ciphertext_blob,
@@ -319,9 +349,9 @@ impl Kms {
                 req.source_key_id.as_deref(),
                 source_algorithm,
                 "ReEncrypt",
+                &from,
             )
             .await?;
-        let destination_ctx = context(req.destination_encryption_context);
         let (blob, destination_material_id, destination_algorithm) =
             self.encrypt_with(&destination, destination_algorithm, &destination_ctx, plaintext.expose())?;
         dry_run_gate(req.dry_run)?;
@@ -344,9 +374,9 @@ impl Kms {
         key_id: &str,
         key_spec: i32,
         number_of_bytes: Option<i32>,
-        encryption_context: HashMap<String, String>,
+        ctx: &EncryptionContext,
         dry_run: Option<bool>,
-        operation: &str,
+        authz: &Authz<'_>,
     ) -> KmsResult<(KeyRecord, SecretBytes, Vec<u8>, String)> {
         let spec = enum_in::<pb::DataKeySpec, DataKeySpec>("KeySpec", key_spec)?;
         let len = match (spec, number_of_bytes) {
@@ -357,32 +387,27 @@ impl Kms {
             (Some(spec), None) => spec.byte_len(),
             (None, Some(n)) => random_len(n)?,
         };
-        let key = self.symmetric_encryption_key(key_id, operation).await?;
+        let key = self.symmetric_encryption_key(key_id, authz).await?;
         dry_run_gate(dry_run)?;
         let data_key = kms_crypto::random_bytes(len).map_err(crypto_error)?;
-        let (blob, material_id) = self.seal_blob(&key, &context(encryption_context), data_key.expose())?;
+        let (blob, material_id) = self.seal_blob(&key, ctx, data_key.expose())?;
         Ok((key, data_key, blob, material_id))
     }
 
     pub async fn generate_data_key(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::GenerateDataKeyRequest,
     ) -> KmsResult<pb::GenerateDataKeyResponse> {
         check_grant_tokens(&req.grant_tokens)?;
         if req.recipient.is_some() {
             return Err(KmsError::unsupported("Recipient (Nitro Enclaves attestation) is not supported"));
         }
-        let (key, data_key, blob, material_id) = self
-            .data_key(
-                &req.key_id,
-                req.key_spec,
-                req.number_of_bytes,
-                req.encryption_context,
-                req.dry_run,
-                "GenerateDataKey",
-            )
-            .await?;
+        let ctx = context(req.encryption_context);
+        let authz =
+            crypto_authz(caller, Action::GenerateDataKey, Some(req.key_id.as_str()), &ctx, &req.grant_tokens);
+        let (key, data_key, blob, material_id) =
+            self.data_key(&req.key_id, req.key_spec, req.number_of_bytes, &ctx, req.dry_run, &authz).await?;
         self.record_use(&key, "GenerateDataKey");
         Ok(pb::GenerateDataKeyResponse {
             ciphertext_blob: blob,
@@ -395,20 +420,15 @@ impl Kms {
 
     pub async fn generate_data_key_without_plaintext(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::GenerateDataKeyWithoutPlaintextRequest,
     ) -> KmsResult<pb::GenerateDataKeyWithoutPlaintextResponse> {
         check_grant_tokens(&req.grant_tokens)?;
-        let (key, _, blob, material_id) = self
-            .data_key(
-                &req.key_id,
-                req.key_spec,
-                req.number_of_bytes,
-                req.encryption_context,
-                req.dry_run,
-                "GenerateDataKeyWithoutPlaintext",
-            )
-            .await?;
+        let ctx = context(req.encryption_context);
+        let action = Action::GenerateDataKeyWithoutPlaintext;
+        let authz = crypto_authz(caller, action, Some(req.key_id.as_str()), &ctx, &req.grant_tokens);
+        let (key, _, blob, material_id) =
+            self.data_key(&req.key_id, req.key_spec, req.number_of_bytes, &ctx, req.dry_run, &authz).await?;
         self.record_use(&key, "GenerateDataKeyWithoutPlaintext");
         Ok(pb::GenerateDataKeyWithoutPlaintextResponse {
             ciphertext_blob: blob,
@@ -419,9 +439,10 @@ impl Kms {
 
     pub async fn generate_random(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::GenerateRandomRequest,
     ) -> KmsResult<pb::GenerateRandomResponse> {
+        self.authorize_without_key(caller, Action::GenerateRandom)?;
         if req.custom_key_store_id.is_some() {
             return Err(KmsError::unsupported("custom key stores are not supported by this server"));
         }
@@ -436,19 +457,22 @@ impl Kms {
         })
     }
 
-    /// A key that may compute MACs with `algorithm_raw`, and its unsealed material.
-    async fn mac_key(
+    /// A key the caller may use as `authz` asks, that may compute MACs with `algorithm_raw`,
+    /// and its unsealed material.
+    async fn mac_key<'a>(
         &self,
-        key_id: &str,
+        key_id: &'a str,
         algorithm_raw: i32,
         message: &[u8],
-        operation: &str,
+        authz: Authz<'a>,
     ) -> KmsResult<(KeyRecord, MacAlgorithm, SecretBytes)> {
         check_blob_len("message", message, MAX_PLAINTEXT)?;
         let algorithm = enum_in::<pb::MacAlgorithmSpec, MacAlgorithm>("MacAlgorithm", algorithm_raw)?
             .ok_or_else(|| KmsError::validation("MacAlgorithm is required"))?;
         let key = self.key(key_id, true).await?;
-        check_crypto_key(&key, KeyUsage::GenerateVerifyMac, operation)?;
+        let authz = authz.named(key_id).condition(keys::MAC_ALGORITHM, Some(algorithm));
+        self.authorize(&key, &authz).await?;
+        check_crypto_key(&key, KeyUsage::GenerateVerifyMac, authz.operation())?;
         if key.key_spec.mac_algorithm() != Some(algorithm) {
             return Err(KmsError::invalid_key_usage(format!(
                 "MacAlgorithm {algorithm} is not valid for key {} ({})",
@@ -461,12 +485,13 @@ impl Kms {
 
     pub async fn generate_mac(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::GenerateMacRequest,
     ) -> KmsResult<pb::GenerateMacResponse> {
         check_grant_tokens(&req.grant_tokens)?;
+        let authz = Authz::new(caller, Action::GenerateMac).tokens(&req.grant_tokens);
         let (key, algorithm, secret) =
-            self.mac_key(&req.key_id, req.mac_algorithm, &req.message, "GenerateMac").await?;
+            self.mac_key(&req.key_id, req.mac_algorithm, &req.message, authz).await?;
         dry_run_gate(req.dry_run)?;
         let mac = kms_crypto::generate_mac(engine::mac_algorithm(algorithm), secret.expose(), &req.message);
         self.record_use(&key, "GenerateMac");
@@ -479,13 +504,14 @@ impl Kms {
 
     pub async fn verify_mac(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::VerifyMacRequest,
     ) -> KmsResult<pb::VerifyMacResponse> {
         check_grant_tokens(&req.grant_tokens)?;
         check_blob_len("mac", &req.mac, MAX_CIPHERTEXT)?;
+        let authz = Authz::new(caller, Action::VerifyMac).tokens(&req.grant_tokens);
         let (key, algorithm, secret) =
-            self.mac_key(&req.key_id, req.mac_algorithm, &req.message, "VerifyMac").await?;
+            self.mac_key(&req.key_id, req.mac_algorithm, &req.message, authz).await?;
         dry_run_gate(req.dry_run)?;
         if !kms_crypto::verify_mac(engine::mac_algorithm(algorithm), secret.expose(), &req.message, &req.mac)
         {
@@ -498,6 +524,23 @@ impl Kms {
             mac_algorithm: enum_out::<pb::MacAlgorithmSpec>(algorithm),
         })
     }
+}
+
+/// The authorization question of a cryptographic operation on a symmetric key: the key as
+/// named, the encryption context and the grant tokens.
+pub(crate) fn crypto_authz<'a>(
+    caller: &'a Caller,
+    action: Action,
+    key_ref: Option<&'a str>,
+    ctx: &'a EncryptionContext,
+    grant_tokens: &'a [String],
+) -> Authz<'a> {
+    Authz::new(caller, action).named_if(key_ref).context(ctx).tokens(grant_tokens)
+}
+
+/// `kms:EncryptionAlgorithm`: SYMMETRIC_DEFAULT when the request names none.
+fn algorithm_name(algorithm: Option<EncryptionAlgorithm>) -> &'static str {
+    algorithm.unwrap_or(EncryptionAlgorithm::SymmetricDefault).as_str()
 }
 
 /// NumberOfBytes of GenerateDataKey and GenerateRandom: 1..=1024.

@@ -4,6 +4,7 @@
 
 use crate::caller::Caller;
 use crate::kms::Kms;
+use kms_core::policy::Action;
 use kms_core::{KmsError, KmsResult};
 use kms_proto::v1 as pb;
 
@@ -15,11 +16,12 @@ fn unsupported<T>(operation: &str) -> KmsResult<T> {
 }
 
 macro_rules! custom_key_store_operations {
-    ($($method:ident: $request:ident => $response:ident = $name:literal;)*) => {
+    ($($method:ident: $request:ident => $response:ident = $name:ident;)*) => {
         impl Kms {
             $(
-                pub async fn $method(&self, _caller: &Caller, _req: pb::$request) -> KmsResult<pb::$response> {
-                    unsupported($name)
+                pub async fn $method(&self, caller: &Caller, _req: pb::$request) -> KmsResult<pb::$response> {
+                    self.authorize_without_key(caller, Action::$name)?;
+                    unsupported(stringify!($name))
                 }
             )*
         }
@@ -27,10 +29,10 @@ macro_rules! custom_key_store_operations {
 }
 
 custom_key_store_operations! {
-    create_custom_key_store: CreateCustomKeyStoreRequest => CreateCustomKeyStoreResponse = "CreateCustomKeyStore";
-    describe_custom_key_stores: DescribeCustomKeyStoresRequest => DescribeCustomKeyStoresResponse = "DescribeCustomKeyStores";
-    update_custom_key_store: UpdateCustomKeyStoreRequest => UpdateCustomKeyStoreResponse = "UpdateCustomKeyStore";
-    delete_custom_key_store: DeleteCustomKeyStoreRequest => DeleteCustomKeyStoreResponse = "DeleteCustomKeyStore";
-    connect_custom_key_store: ConnectCustomKeyStoreRequest => ConnectCustomKeyStoreResponse = "ConnectCustomKeyStore";
-    disconnect_custom_key_store: DisconnectCustomKeyStoreRequest => DisconnectCustomKeyStoreResponse = "DisconnectCustomKeyStore";
+    create_custom_key_store: CreateCustomKeyStoreRequest => CreateCustomKeyStoreResponse = CreateCustomKeyStore;
+    describe_custom_key_stores: DescribeCustomKeyStoresRequest => DescribeCustomKeyStoresResponse = DescribeCustomKeyStores;
+    update_custom_key_store: UpdateCustomKeyStoreRequest => UpdateCustomKeyStoreResponse = UpdateCustomKeyStore;
+    delete_custom_key_store: DeleteCustomKeyStoreRequest => DeleteCustomKeyStoreResponse = DeleteCustomKeyStore;
+    connect_custom_key_store: ConnectCustomKeyStoreRequest => ConnectCustomKeyStoreResponse = ConnectCustomKeyStore;
+    disconnect_custom_key_store: DisconnectCustomKeyStoreRequest => DisconnectCustomKeyStoreResponse = DisconnectCustomKeyStore;
 }

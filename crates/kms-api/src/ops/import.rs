@@ -8,6 +8,7 @@
 //! keyed fingerprint; the state machine refuses material whose fingerprint differs from the
 //! first import's (IncorrectKeyMaterialException).
 
+use crate::authz::{Authz, wire_name};
 use crate::caller::Caller;
 use crate::convert::{enum_in, timestamp};
 use crate::kms::{Kms, crypto_error, hex, replication_error};
@@ -16,6 +17,7 @@ use kms_core::command::{Command, CommandOutput};
 use kms_core::key::{
     IMPORT_PARAMETERS_VALIDITY_MILLIS, ImportParameters, KeyChange, MaterialImport, MaterialVersion,
 };
+use kms_core::policy::{Action, keys};
 use kms_core::spec::{ExpirationModel, Origin, WrappingAlgorithm, WrappingKeySpec};
 use kms_core::state::Keys;
 use kms_core::{ErrorKind, KmsError, KmsResult};
@@ -76,10 +78,14 @@ fn invalid_token(key_id: &str) -> KmsError {
 impl Kms {
     pub async fn get_parameters_for_import(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::GetParametersForImportRequest,
     ) -> KmsResult<pb::GetParametersForImportResponse> {
         let key = self.key(&req.key_id, false).await?;
+        let authz = Authz::new(caller, Action::GetParametersForImport)
+            .condition(keys::WRAPPING_ALGORITHM, wire_name::<pb::AlgorithmSpec>(req.wrapping_algorithm))
+            .condition(keys::WRAPPING_KEY_SPEC, wire_name::<pb::WrappingKeySpec>(req.wrapping_key_spec));
+        self.authorize(&key, &authz).await?;
         let algorithm = required(
             "wrappingAlgorithm",
             enum_in::<pb::AlgorithmSpec, WrappingAlgorithm>("WrappingAlgorithm", req.wrapping_algorithm)?,
@@ -136,10 +142,14 @@ impl Kms {
 
     pub async fn import_key_material(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::ImportKeyMaterialRequest,
     ) -> KmsResult<pb::ImportKeyMaterialResponse> {
         let key = self.key(&req.key_id, false).await?;
+        let model = wire_name::<pb::ExpirationModelType>(req.expiration_model);
+        let authz = Authz::new(caller, Action::ImportKeyMaterial)
+            .condition(keys::EXPIRATION_MODEL, Some(model.unwrap_or("KEY_MATERIAL_DOES_NOT_EXPIRE")));
+        self.authorize(&key, &authz).await?;
         check_blob_len("importToken", &req.import_token, MAX_IMPORT_BLOB)?;
         check_blob_len("encryptedKeyMaterial", &req.encrypted_key_material, MAX_IMPORT_BLOB)?;
         let now = self.now();
@@ -248,10 +258,11 @@ impl Kms {
 
     pub async fn delete_imported_key_material(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::DeleteImportedKeyMaterialRequest,
     ) -> KmsResult<pb::DeleteImportedKeyMaterialResponse> {
         let key = self.key(&req.key_id, false).await?;
+        self.authorize(&key, &Authz::new(caller, Action::DeleteImportedKeyMaterial)).await?;
         if key.origin != Origin::External {
             return Err(KmsError::unsupported(format!(
                 "DeleteImportedKeyMaterial needs a key with origin EXTERNAL; key {} has origin {}",
@@ -267,7 +278,7 @@ impl Kms {
                 key.key_id
             )));
         }
-        let key = self.change_key(&key.key_id, KeyChange::DeleteImportedMaterial).await?;
+        let key = self.apply_key_change(&key, KeyChange::DeleteImportedMaterial).await?;
         tracing::info!(key_id = %key.key_id, "deleted imported key material");
         Ok(pb::DeleteImportedKeyMaterialResponse {
             key_id: self.key_arn(&key.key_id),

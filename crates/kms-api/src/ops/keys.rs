@@ -2,12 +2,14 @@
 //! ScheduleKeyDeletion, CancelKeyDeletion.
 
 use super::{page_end, page_limit};
+use crate::authz::Authz;
 use crate::caller::Caller;
 use crate::convert::{enum_in, enum_out, timestamp};
 use crate::kms::Kms;
 use kms_core::command::Command;
 use kms_core::ids::{check_length, new_key_id};
 use kms_core::key::{DEFAULT_PENDING_WINDOW_DAYS, KeyChange, KeyRecord, RotationSchedule, validate_tags};
+use kms_core::policy::{Action, keys};
 use kms_core::spec::{KeySpec, KeyState, KeyUsage, Origin};
 use kms_core::state::Keys;
 use kms_core::{KmsError, KmsResult};
@@ -26,9 +28,10 @@ pub(crate) fn tags_in(tags: &[pb::Tag]) -> KmsResult<BTreeMap<String, String>> {
 impl Kms {
     pub async fn create_key(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::CreateKeyRequest,
     ) -> KmsResult<pb::CreateKeyResponse> {
+        self.authorize_without_key(caller, Action::CreateKey)?;
         let key_spec = self.requested_key_spec(&req)?;
         let key_usage =
             key_spec.resolve_usage(enum_in::<pb::KeyUsage, KeyUsage>("KeyUsage", req.key_usage)?)?;
@@ -60,33 +63,37 @@ impl Kms {
             )));
         }
 
-        let key_id = new_key_id(multi_region);
-        // Material is generated and sealed before proposing: the Raft log only sees it sealed.
-        // An EXTERNAL key starts with none and waits in PendingImport for ImportKeyMaterial.
-        let (materials, public_key, state) = if origin == Origin::External {
-            (Vec::new(), Vec::new(), KeyState::PendingImport)
-        } else {
-            let (material, public_key) = self.new_material(&key_id, key_spec, 0, None).await?;
-            (vec![material], public_key, KeyState::Enabled)
-        };
-        let key = KeyRecord {
-            key_id,
+        let external = origin == Origin::External;
+        let mut key = KeyRecord {
+            key_id: new_key_id(multi_region),
             creation_date: self.now(),
             description,
             key_spec,
             key_usage,
             origin,
-            state,
+            // An EXTERNAL key starts without material and waits for ImportKeyMaterial.
+            state: if external { KeyState::PendingImport } else { KeyState::Enabled },
             multi_region,
             deletion_date: None,
             pending_window_days: None,
             tags,
-            materials,
-            public_key,
+            materials: Vec::new(),
+            public_key: Vec::new(),
             rotation: RotationSchedule::default(),
             on_demand_rotations: 0,
             import: None,
+            policy: req.policy,
         };
+        if let Some(policy) = &key.policy {
+            let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
+            self.check_new_policy(caller, &key, policy, bypass)?;
+        }
+        if !external {
+            // Material is generated and sealed before proposing: the Raft log only sees it sealed.
+            let (material, public_key) = self.new_material(&key.key_id, key_spec, 0, None).await?;
+            key.materials = vec![material];
+            key.public_key = public_key;
+        }
         let key = self.propose_key(Command::CreateKey { key }).await?;
         tracing::info!(key_id = %key.key_id, key_spec = %key.key_spec, "created key");
         Ok(pb::CreateKeyResponse { key_metadata: Some(self.metadata(&key)) })
@@ -110,18 +117,24 @@ impl Kms {
 
     pub async fn describe_key(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::DescribeKeyRequest,
     ) -> KmsResult<pb::DescribeKeyResponse> {
         let key = self.key(&req.key_id, true).await?;
+        self.authorize(
+            &key,
+            &Authz::new(caller, Action::DescribeKey).named(&req.key_id).tokens(&req.grant_tokens),
+        )
+        .await?;
         Ok(pb::DescribeKeyResponse { key_metadata: Some(self.metadata(&key)) })
     }
 
     pub async fn list_keys(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::ListKeysRequest,
     ) -> KmsResult<pb::ListKeysResponse> {
+        self.authorize_without_key(caller, Action::ListKeys)?;
         let limit = page_limit(req.limit, 100, 1000)?;
         let page = Keys::new(&self.region.reader()).list_keys(req.marker.as_deref(), limit)?;
         let keys = page
@@ -133,44 +146,57 @@ impl Kms {
         Ok(pb::ListKeysResponse { keys, next_marker, truncated })
     }
 
-    /// Applies one change to a key named by id or ARN (management operations take no aliases).
-    pub(crate) async fn change_key(&self, key_id: &str, change: KeyChange) -> KmsResult<KeyRecord> {
+    /// Applies one change to a key named by id or ARN (management operations take no aliases),
+    /// if `authz` allows it.
+    pub(crate) async fn change_key(
+        &self,
+        authz: &Authz<'_>,
+        key_id: &str,
+        change: KeyChange,
+    ) -> KmsResult<KeyRecord> {
         let key = self.key(key_id, false).await?;
-        let command = Command::ChangeKey { key_id: key.key_id, change, now: self.now() };
+        self.authorize(&key, authz).await?;
+        self.apply_key_change(&key, change).await
+    }
+
+    /// Proposes `change` to a key the caller was already authorized on.
+    pub(crate) async fn apply_key_change(&self, key: &KeyRecord, change: KeyChange) -> KmsResult<KeyRecord> {
+        let command = Command::ChangeKey { key_id: key.key_id.clone(), change, now: self.now() };
         self.propose_key(command).await
     }
 
     pub async fn update_key_description(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::UpdateKeyDescriptionRequest,
     ) -> KmsResult<pb::UpdateKeyDescriptionResponse> {
         check_length("description", &req.description, 0, 8192)?;
-        self.change_key(&req.key_id, KeyChange::Describe { description: req.description }).await?;
+        let authz = Authz::new(caller, Action::UpdateKeyDescription);
+        self.change_key(&authz, &req.key_id, KeyChange::Describe { description: req.description }).await?;
         Ok(pb::UpdateKeyDescriptionResponse {})
     }
 
     pub async fn enable_key(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::EnableKeyRequest,
     ) -> KmsResult<pb::EnableKeyResponse> {
-        self.change_key(&req.key_id, KeyChange::Enable).await?;
+        self.change_key(&Authz::new(caller, Action::EnableKey), &req.key_id, KeyChange::Enable).await?;
         Ok(pb::EnableKeyResponse {})
     }
 
     pub async fn disable_key(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::DisableKeyRequest,
     ) -> KmsResult<pb::DisableKeyResponse> {
-        self.change_key(&req.key_id, KeyChange::Disable).await?;
+        self.change_key(&Authz::new(caller, Action::DisableKey), &req.key_id, KeyChange::Disable).await?;
         Ok(pb::DisableKeyResponse {})
     }
 
     pub async fn schedule_key_deletion(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::ScheduleKeyDeletionRequest,
     ) -> KmsResult<pb::ScheduleKeyDeletionResponse> {
         let window_days = match req.pending_window_in_days {
@@ -178,7 +204,9 @@ impl Kms {
             Some(days) => u32::try_from(days).unwrap_or(0),
         };
         kms_core::key::check_pending_window(window_days)?;
-        let key = self.change_key(&req.key_id, KeyChange::ScheduleDeletion { window_days }).await?;
+        let authz = Authz::new(caller, Action::ScheduleKeyDeletion)
+            .condition(keys::PENDING_WINDOW_DAYS, Some(window_days));
+        let key = self.change_key(&authz, &req.key_id, KeyChange::ScheduleDeletion { window_days }).await?;
         tracing::info!(key_id = %key.key_id, window_days, "scheduled key deletion");
         Ok(pb::ScheduleKeyDeletionResponse {
             key_id: self.key_arn(&key.key_id),
@@ -190,10 +218,11 @@ impl Kms {
 
     pub async fn cancel_key_deletion(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::CancelKeyDeletionRequest,
     ) -> KmsResult<pb::CancelKeyDeletionResponse> {
-        let key = self.change_key(&req.key_id, KeyChange::CancelDeletion).await?;
+        let authz = Authz::new(caller, Action::CancelKeyDeletion);
+        let key = self.change_key(&authz, &req.key_id, KeyChange::CancelDeletion).await?;
         Ok(pb::CancelKeyDeletionResponse { key_id: self.key_arn(&key.key_id) })
     }
 }

@@ -5,9 +5,11 @@ mod aliases;
 mod asymmetric;
 mod crypto;
 mod custom_key_stores;
+mod grants;
 mod import;
 mod keys;
 mod last_usage;
+mod policies;
 mod rotation;
 mod tags;
 

@@ -2,11 +2,13 @@
 //! ListKeyRotations, and the automatic rotation the maintenance loop drives.
 
 use super::{page_end, page_limit};
+use crate::authz::Authz;
 use crate::caller::Caller;
 use crate::convert::{enum_out, timestamp};
 use crate::kms::Kms;
 use kms_core::command::Command;
 use kms_core::key::{DEFAULT_ROTATION_PERIOD_DAYS, KeyChange, KeyRecord};
+use kms_core::policy::{Action, keys};
 use kms_core::spec::{KeyFamily, Origin, RotationType};
 use kms_core::{KmsError, KmsResult};
 use kms_proto::v1 as pb;
@@ -16,7 +18,7 @@ impl Kms {
 
     pub async fn enable_key_rotation(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::EnableKeyRotationRequest,
     ) -> KmsResult<pb::EnableKeyRotationResponse> {
         let period_days = match req.rotation_period_in_days {
@@ -24,25 +26,29 @@ impl Kms {
             Some(days) => u32::try_from(days).unwrap_or(0),
         };
         kms_core::key::check_rotation_period(period_days)?;
-        self.change_key(&req.key_id, KeyChange::EnableRotation { period_days }).await?;
+        let authz = Authz::new(caller, Action::EnableKeyRotation)
+            .condition(keys::ROTATION_PERIOD_DAYS, Some(period_days));
+        self.change_key(&authz, &req.key_id, KeyChange::EnableRotation { period_days }).await?;
         Ok(pb::EnableKeyRotationResponse {})
     }
 
     pub async fn disable_key_rotation(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::DisableKeyRotationRequest,
     ) -> KmsResult<pb::DisableKeyRotationResponse> {
-        self.change_key(&req.key_id, KeyChange::DisableRotation).await?;
+        let authz = Authz::new(caller, Action::DisableKeyRotation);
+        self.change_key(&authz, &req.key_id, KeyChange::DisableRotation).await?;
         Ok(pb::DisableKeyRotationResponse {})
     }
 
     pub async fn get_key_rotation_status(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::GetKeyRotationStatusRequest,
     ) -> KmsResult<pb::GetKeyRotationStatusResponse> {
         let key = self.key(&req.key_id, false).await?;
+        self.authorize(&key, &Authz::new(caller, Action::GetKeyRotationStatus)).await?;
         if key.key_spec.family() != KeyFamily::Symmetric {
             return Err(KmsError::unsupported(format!(
                 "key {} is {}; only symmetric encryption keys rotate",
@@ -68,10 +74,11 @@ impl Kms {
 
     pub async fn rotate_key_on_demand(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::RotateKeyOnDemandRequest,
     ) -> KmsResult<pb::RotateKeyOnDemandResponse> {
         let key = self.key(&req.key_id, false).await?;
+        self.authorize(&key, &Authz::new(caller, Action::RotateKeyOnDemand)).await?;
         let key = self.rotate(&key, RotationType::OnDemand).await?;
         Ok(pb::RotateKeyOnDemandResponse { key_id: key.key_id })
     }
@@ -101,11 +108,12 @@ impl Kms {
 
     pub async fn list_key_rotations(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::ListKeyRotationsRequest,
     ) -> KmsResult<pb::ListKeyRotationsResponse> {
         let limit = page_limit(req.limit, 100, 1000)?;
         let key = self.key(&req.key_id, false).await?;
+        self.authorize(&key, &Authz::new(caller, Action::ListKeyRotations)).await?;
         if key.key_spec.family() != KeyFamily::Symmetric {
             return Err(KmsError::unsupported(format!(
                 "key {} is {}; only symmetric encryption keys rotate",

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::pb::raft_admin_service_client::RaftAdminServiceClient;
 use super::pb::raft_service_client::RaftServiceClient;
@@ -24,12 +24,14 @@ pub(crate) type AdminClient = RaftAdminServiceClient<Channel>;
 #[derive(Clone)]
 pub(crate) struct Peers {
     self_id: u64,
+    /// Mutual TLS towards peers; plaintext when absent.
+    tls: Option<ClientTlsConfig>,
     channels: Arc<Mutex<HashMap<u64, (String, Channel)>>>,
 }
 
 impl Peers {
-    pub(crate) fn new(self_id: u64) -> Self {
-        Self { self_id, channels: Arc::new(Mutex::new(HashMap::new())) }
+    pub(crate) fn new(self_id: u64, tls: Option<ClientTlsConfig>) -> Self {
+        Self { self_id, tls, channels: Arc::new(Mutex::new(HashMap::new())) }
     }
 
     pub(crate) fn self_id(&self) -> u64 {
@@ -61,8 +63,15 @@ impl Peers {
         {
             return Ok(channel.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| format!("invalid raft address of node {peer}: {e}"))?
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
+            .map_err(|e| format!("invalid raft address of node {peer}: {e}"))?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| format!("TLS settings for node {peer} at {addr}: {e}"))?;
+        }
+        let channel = endpoint
             .connect_timeout(CONNECT_TIMEOUT)
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
             .keep_alive_timeout(KEEPALIVE_TIMEOUT)

@@ -8,6 +8,7 @@ use std::time::Duration;
 use openraft::ReadPolicy;
 use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument as _;
 
 use super::pb::raft_service_server::{RaftService, RaftServiceServer};
 use super::{MAX_SNAPSHOT_BYTES, from_json, pb, to_json};
@@ -80,6 +81,46 @@ async fn receive_snapshot(mut stream: Streaming<pb::SnapshotChunk>) -> Result<(V
     Ok((vote, Snapshot { meta, snapshot: data }))
 }
 
+impl RaftServer {
+    /// Proposes a command a follower forwarded, as the leader.
+    async fn apply_forwarded(&self, command: Command) -> Result<Response<pb::ForwardReply>, Status> {
+        let len = command.0.len();
+        let written = tokio::time::timeout(self.request_timeout, self.raft.client_write(command))
+            .await
+            .map_err(|_| Status::deadline_exceeded("forwarded proposal timed out on the leader"))?;
+        let result = match written {
+            Ok(resp) => {
+                tracing::debug!(len, log_index = resp.log_id.index, "applied forwarded proposal");
+                pb::forward_reply::Result::Applied(pb::Applied {
+                    response: resp.data.0,
+                    log_index: resp.log_id.index,
+                })
+            }
+            Err(e) => match e.forward_to_leader() {
+                Some(fwd) => pb::forward_reply::Result::NotLeader(not_leader(fwd.leader_id)),
+                None => return Err(Status::unavailable(format!("forwarded proposal failed: {e}"))),
+            },
+        };
+        Ok(Response::new(pb::ForwardReply { result: Some(result) }))
+    }
+
+    /// A read index from this node as the leader (for a follower's read barrier).
+    async fn leader_read_index(&self) -> Result<Response<pb::ReadIndexReply>, Status> {
+        let linearizer =
+            tokio::time::timeout(self.request_timeout, self.raft.get_read_linearizer(ReadPolicy::ReadIndex))
+                .await
+                .map_err(|_| Status::deadline_exceeded("read index timed out on the leader"))?;
+        let result = match linearizer {
+            Ok(linearizer) => pb::read_index_reply::Result::ReadIndex(linearizer.read_log_id().index()),
+            Err(e) => match e.forward_to_leader() {
+                Some(fwd) => pb::read_index_reply::Result::NotLeader(not_leader(fwd.leader_id)),
+                None => return Err(Status::unavailable(format!("read index failed: {e}"))),
+            },
+        };
+        Ok(Response::new(pb::ReadIndexReply { result: Some(result) }))
+    }
+}
+
 #[tonic::async_trait]
 impl RaftService for RaftServer {
     async fn vote(&self, request: Request<pb::RaftRequest>) -> Result<Response<pb::RaftReply>, Status> {
@@ -126,43 +167,18 @@ impl RaftService for RaftServer {
         &self,
         request: Request<pb::ForwardRequest>,
     ) -> Result<Response<pb::ForwardReply>, Status> {
-        let command = Command(request.into_inner().command);
-        let len = command.0.len();
-        let written = tokio::time::timeout(self.request_timeout, self.raft.client_write(command))
-            .await
-            .map_err(|_| Status::deadline_exceeded("forwarded proposal timed out on the leader"))?;
-        let result = match written {
-            Ok(resp) => {
-                tracing::debug!(len, log_index = resp.log_id.index, "applied forwarded proposal");
-                pb::forward_reply::Result::Applied(pb::Applied {
-                    response: resp.data.0,
-                    log_index: resp.log_id.index,
-                })
-            }
-            Err(e) => match e.forward_to_leader() {
-                Some(fwd) => pb::forward_reply::Result::NotLeader(not_leader(fwd.leader_id)),
-                None => return Err(Status::unavailable(format!("forwarded proposal failed: {e}"))),
-            },
-        };
-        Ok(Response::new(pb::ForwardReply { result: Some(result) }))
+        let span = tracing::info_span!("raft.forward", otel.kind = "server");
+        crate::trace_context::adopt_parent(&span, request.metadata());
+        self.apply_forwarded(Command(request.into_inner().command)).instrument(span).await
     }
 
     async fn read_index(
         &self,
-        _request: Request<pb::ReadIndexRequest>,
+        request: Request<pb::ReadIndexRequest>,
     ) -> Result<Response<pb::ReadIndexReply>, Status> {
-        let linearizer =
-            tokio::time::timeout(self.request_timeout, self.raft.get_read_linearizer(ReadPolicy::ReadIndex))
-                .await
-                .map_err(|_| Status::deadline_exceeded("read index timed out on the leader"))?;
-        let result = match linearizer {
-            Ok(linearizer) => pb::read_index_reply::Result::ReadIndex(linearizer.read_log_id().index()),
-            Err(e) => match e.forward_to_leader() {
-                Some(fwd) => pb::read_index_reply::Result::NotLeader(not_leader(fwd.leader_id)),
-                None => return Err(Status::unavailable(format!("read index failed: {e}"))),
-            },
-        };
-        Ok(Response::new(pb::ReadIndexReply { result: Some(result) }))
+        let span = tracing::info_span!("raft.read_index", otel.kind = "server");
+        crate::trace_context::adopt_parent(&span, request.metadata());
+        self.leader_read_index().instrument(span).await
     }
 }
 

@@ -59,6 +59,7 @@ pub fn config(node_id: u64, dir: &Path) -> RegionConfig {
             ..RaftTuning::default()
         },
         rpc_timeout_ms: 1000,
+        tls: None,
     }
 }
 

@@ -1,0 +1,55 @@
+//! The `*` / `?` wildcards of policy documents (actions, resources, StringLike, ArnLike).
+
+/// Whether `text` matches `pattern`, where `*` matches any run of characters (also none) and `?`
+/// exactly one. Linear backtracking on the last `*`, so hostile patterns cannot blow up.
+pub(crate) fn matches(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    // The position of the last `*` seen and the text position it currently swallows up to.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn stars_and_question_marks() {
+        assert!(matches("*", ""));
+        assert!(matches("*", "kms:encrypt"));
+        assert!(matches("kms:*", "kms:encrypt"));
+        assert!(matches("kms:generatedatakey*", "kms:generatedatakeywithoutplaintext"));
+        assert!(matches("kms:re?ncrypt*", "kms:reencryptfrom"));
+        assert!(matches("a*b*c", "aXXbYYc"));
+        assert!(matches("a*b*c", "abc"));
+        assert!(!matches("a*b*c", "acb"));
+        assert!(!matches("kms:encrypt", "kms:encrypt2"));
+        assert!(!matches("kms:?", "kms:"));
+        assert!(matches("**a", "a"));
+        assert!(!matches("", "a"));
+        assert!(matches("", ""));
+        assert!(!matches(&"*a".repeat(50), &"a".repeat(49)), "no exponential blow-up");
+    }
+}
