@@ -83,8 +83,61 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
 }
 
+/// What every node of the test region shares.
+struct Setup {
+    dir: PathBuf,
+    pki: PathBuf,
+    root_key: PathBuf,
+    token_line: String,
+}
+
+impl Setup {
+    /// Starts node `id` with its certificate `node<id>`; `top` adds top-level keys, `tables` adds
+    /// tables (membership).
+    fn spawn_node(
+        &self,
+        id: usize,
+        addrs: (SocketAddr, SocketAddr, SocketAddr),
+        top: &str,
+        tables: &str,
+    ) -> TlsNode {
+        let (listen, raft_listen, aws_listen) = addrs;
+        let dir = self.dir.join(format!("node{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = format!(
+            "node_id = {id}\ndata_dir = {data:?}\nlisten = \"{listen}\"\nraft_listen = \"{raft_listen}\"\n\
+             aws_listen = \"{aws_listen}\"\nregion = \"{REGION}\"\naccount = \"111122223333\"\n\
+             root_key_file = {root_key:?}\nadmins = [\"ops\"]\n{top}\n\
+             [tls]\ncert = {cert:?}\nkey = {key:?}\nca = {ca:?}\n\
+             [tokens]\n{token_line}\n\
+             [aws_credentials.AKIDTLS]\nsecret_access_key = \"tls-secret\"\nprincipal = \"aws-app\"\n\
+             {tables}\
+             [raft]\n{tuning}",
+            data = dir.join("data"),
+            root_key = self.root_key,
+            cert = self.pki.join(format!("node{id}.crt")),
+            key = self.pki.join(format!("node{id}.key")),
+            ca = self.pki.join("ca/ca.crt"),
+            token_line = self.token_line,
+            tuning = kms_e2e::TEST_RAFT_TUNING,
+        );
+        std::fs::write(dir.join("kmsd.toml"), config).unwrap();
+        let log = std::fs::File::create(dir.join("kmsd.log")).unwrap();
+        let child = Command::new(binary("kmsd"))
+            .args(["run", "--config"])
+            .arg(dir.join("kmsd.toml"))
+            .env("RUST_LOG", "info,openraft=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        TlsNode { child, dir, listen, raft_listen, aws_listen }
+    }
+}
+
 struct Region {
     _tmp: tempfile::TempDir,
+    setup: Setup,
     pki: PathBuf,
     nodes: Vec<TlsNode>,
     token: String,
@@ -94,7 +147,7 @@ async fn start_region() -> Region {
     let tmp = tempfile::tempdir().unwrap();
     let pki = tmp.path().join("pki");
     ok(kmsctl(&["ca", "create", "--out-dir", &path(&pki, "ca")]));
-    for id in 1..=3 {
+    for id in 1..=4 {
         issue(&pki, &format!("node{id}"), &["--node", REGION, "--dns", "localhost", "--ip", "127.0.0.1"]);
     }
     issue(&pki, "app", &["--uri", "spiffe://test/app"]);
@@ -112,46 +165,12 @@ async fn start_region() -> Region {
         .collect();
     let members: String =
         addrs.iter().enumerate().map(|(i, (_, raft, _))| format!("{} = \"{raft}\"\n", i + 1)).collect();
-    let mut nodes = Vec::new();
-    for (i, (listen, raft_listen, aws_listen)) in addrs.iter().enumerate() {
-        let id = i + 1;
-        let dir = tmp.path().join(format!("node{id}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = format!(
-            "node_id = {id}\ndata_dir = {data:?}\nlisten = \"{listen}\"\nraft_listen = \"{raft_listen}\"\n\
-             aws_listen = \"{aws_listen}\"\nregion = \"{REGION}\"\naccount = \"111122223333\"\n\
-             root_key_file = {root_key:?}\nadmins = [\"ops\"]\n\
-             [tls]\ncert = {cert:?}\nkey = {key:?}\nca = {ca:?}\n\
-             [tokens]\n{token_line}\n\
-             [aws_credentials.AKIDTLS]\nsecret_access_key = \"tls-secret\"\nprincipal = \"aws-app\"\n\
-             [initial_members]\n{members}\
-             [raft]\n{tuning}",
-            data = dir.join("data"),
-            cert = pki.join(format!("node{id}.crt")),
-            key = pki.join(format!("node{id}.key")),
-            ca = pki.join("ca/ca.crt"),
-            token_line = token["ConfigLine"].as_str().unwrap(),
-            tuning = kms_e2e::TEST_RAFT_TUNING,
-        );
-        std::fs::write(dir.join("kmsd.toml"), config).unwrap();
-        let log = std::fs::File::create(dir.join("kmsd.log")).unwrap();
-        let child = Command::new(binary("kmsd"))
-            .args(["run", "--config"])
-            .arg(dir.join("kmsd.toml"))
-            .env("RUST_LOG", "info,openraft=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        nodes.push(TlsNode {
-            child,
-            dir,
-            listen: *listen,
-            raft_listen: *raft_listen,
-            aws_listen: *aws_listen,
-        });
-    }
-    let region = Region { _tmp: tmp, pki, nodes, token: token["Token"].as_str().unwrap().to_string() };
+    let token_line = token["ConfigLine"].as_str().unwrap().to_string();
+    let setup = Setup { dir: tmp.path().to_path_buf(), pki: pki.clone(), root_key, token_line };
+    let tables = format!("[initial_members]\n{members}");
+    let nodes =
+        addrs.iter().enumerate().map(|(i, addrs)| setup.spawn_node(i + 1, *addrs, "", &tables)).collect();
+    let region = Region { _tmp: tmp, setup, pki, nodes, token: token["Token"].as_str().unwrap().to_string() };
     // Every node answers its health check over TLS, and the region elects a leader (Raft over
     // mutual TLS works): a key can be created.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -237,6 +256,23 @@ async fn a_region_runs_on_mutual_tls_and_admits_only_authenticated_callers() {
         .unwrap();
     let body = String::from_utf8_lossy(&curl.stdout);
     assert!(body.contains("MissingAuthenticationToken"), "{body} {}", String::from_utf8_lossy(&curl.stderr));
+
+    // A fourth node joins by itself over mutual TLS (its node certificate may administer) and
+    // then serves the key created before it existed.
+    let port = || format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let n4 = region.setup.spawn_node(4, (port(), port(), port()), &format!("join = [\"{}\"]", n1.listen), "");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = json(&ok(run_as(&ops, &["cluster", "status"])));
+        let voters = status["Nodes"].as_array().unwrap().iter().filter(|n| n["Role"] == "Voter").count();
+        if voters == 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 4 did not join: {status}\n{}", n4.log_text());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let described = json(&ok(run_as(&app(&n4), &["describe-key", "--key-id", &key_id])));
+    assert_eq!(described["KeyMetadata"]["KeyId"], key_id.as_str());
 }
 
 impl TlsNode {

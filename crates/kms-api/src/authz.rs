@@ -67,6 +67,10 @@ impl<'a> Authz<'a> {
         self
     }
 
+    pub(crate) fn caller(&self) -> &'a Caller {
+        self.caller
+    }
+
     /// The operation name for messages (`Encrypt` for `kms:Encrypt`).
     pub(crate) fn operation(&self) -> &'static str {
         self.action.name().trim_start_matches("kms:")
@@ -271,7 +275,7 @@ impl Kms {
             .add(keys::KEY_SPEC, key.key_spec.as_str())
             .add(keys::KEY_USAGE, key.key_usage.as_str())
             .add(keys::KEY_ORIGIN, key.origin.as_str())
-            .add(keys::KEY_MANAGER, "CUSTOMER")
+            .add(keys::KEY_MANAGER, key.key_manager.as_str())
             .add(keys::MULTI_REGION, key.multi_region.to_string());
         if let Some(source) = authz.caller.source {
             context.add(keys::SOURCE_IP, source.ip().to_string());

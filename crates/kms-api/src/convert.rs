@@ -45,7 +45,7 @@ pub fn key_metadata(key: &KeyRecord, arn: String, account: &str) -> pb::KeyMetad
         key_state: enum_out::<pb::KeyState>(key.state),
         deletion_date: key.deletion_date.map(timestamp),
         origin: enum_out::<pb::OriginType>(key.origin),
-        key_manager: pb::KeyManagerType::Customer.into(),
+        key_manager: enum_out::<pb::KeyManagerType>(key.key_manager),
         customer_master_key_spec: pb::CustomerMasterKeySpec::from_aws_name(key.key_spec.as_str())
             .map_or(0, Into::into),
         key_spec: enum_out::<pb::KeySpec>(key.key_spec),

@@ -46,7 +46,7 @@ pub fn status(err: KmsError) -> Status {
         | ErrorKind::ConflictException
         | ErrorKind::UnsupportedOperationException
         | ErrorKind::DryRunOperationException => Code::FailedPrecondition,
-        ErrorKind::LimitExceededException => Code::ResourceExhausted,
+        ErrorKind::LimitExceededException | ErrorKind::ThrottlingException => Code::ResourceExhausted,
         ErrorKind::AccessDeniedException => Code::PermissionDenied,
         ErrorKind::KeyUnavailableException | ErrorKind::DependencyTimeoutException => Code::Unavailable,
         ErrorKind::KMSInternalException => Code::Internal,
@@ -126,10 +126,17 @@ pub fn admin_guard(
 }
 
 impl GrpcApi {
-    /// The caller of `operation`; a refusal is audited (as `unauthenticated`) and answered.
+    /// The caller of `operation`, within its rate limit; a refusal (unauthenticated, or
+    /// ThrottlingException) is audited and answered.
     fn caller_of<T>(&self, operation: &str, request: &Request<T>) -> Result<Caller, Status> {
         match principal_of(&self.authn, request) {
-            Ok(principal) => Ok(Caller::new(principal).with_source(request.remote_addr())),
+            Ok(principal) => {
+                let caller = Caller::new(principal).with_source(request.remote_addr());
+                self.kms
+                    .admit(Api::Grpc, operation, &caller)
+                    .map_err(|e| with_request_id(status(e), &caller))?;
+                Ok(caller)
+            }
             Err(err) => {
                 let refused = Caller::new(crate::audit::UNAUTHENTICATED).with_source(request.remote_addr());
                 self.kms.audit_refused(Api::Grpc, operation, &refused, err.exception());

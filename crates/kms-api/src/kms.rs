@@ -40,8 +40,12 @@ pub struct Kms {
     usage: Arc<UsageTracker>,
     /// Where every request is recorded ([`Kms::with_audit`]); none in tests that do not audit.
     pub(crate) audit: Option<crate::audit::Auditor>,
+    /// Per-principal request rate limits ([`Kms::with_throttle`]); none means unlimited.
+    pub(crate) throttle: Option<Arc<crate::throttle::Throttle>>,
     /// Parsed key policies (`authz.rs`).
     pub(crate) policies: Arc<crate::authz::PolicyCache>,
+    /// Principals registered as integrated services ([`Kms::with_services`]).
+    pub(crate) services: Arc<std::collections::BTreeSet<String>>,
 }
 
 impl Kms {
@@ -58,7 +62,9 @@ impl Kms {
             clock,
             usage: Arc::default(),
             audit: None,
+            throttle: None,
             policies: Arc::default(),
+            services: Arc::default(),
         }
     }
 

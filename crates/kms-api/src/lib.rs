@@ -21,6 +21,9 @@ mod maintenance;
 pub mod metrics;
 mod operations;
 mod ops;
+mod service_keys;
+/// Per-principal request rate limits (ThrottlingException).
+pub mod throttle;
 mod usage;
 
 pub use caller::Caller;

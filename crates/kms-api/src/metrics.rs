@@ -73,6 +73,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
+    /// Requests refused by the per-principal rate limits (throttle.rs), by front end and operation.
+    throttled: Family<LatencyLabels, Counter>,
     raft: RaftGauges,
     /// The audit log's counters, read at each scrape once [`Metrics::observe_audit`] names it.
     audit: Arc<AuditCollector>,
@@ -105,6 +107,12 @@ impl Metrics {
             Unit::Seconds,
             latency.clone(),
         );
+        let throttled = Family::<LatencyLabels, Counter>::default();
+        registry.register(
+            "kms_throttled",
+            "Requests refused with ThrottlingException by the per-principal rate limits, by front end and operation",
+            throttled.clone(),
+        );
         let raft = RaftGauges::register(&mut registry);
         let audit = Arc::new(AuditCollector::default());
         registry.register_collector(Box::new(audit.clone()));
@@ -123,7 +131,7 @@ impl Metrics {
                 }
             }
         }
-        Self { registry, requests, latency, raft, audit, services }
+        Self { registry, requests, latency, throttled, raft, audit, services }
     }
 
     /// The (service, operation) of a gRPC request path `/<service>/<method>`, if the service is
@@ -162,6 +170,12 @@ impl Metrics {
     pub fn record_aws(&self, operation: &str, error: Option<&'static str>, elapsed: Duration) {
         let operation = self.kms_operation(operation);
         self.record(Api::Aws, operation, error.unwrap_or("ok"), elapsed);
+    }
+
+    /// Counts one request refused by the rate limits (an unknown operation name is `unknown`).
+    pub fn record_throttled(&self, api: Api, operation: &str) {
+        let operation = self.kms_operation(operation).to_string();
+        self.throttled.get_or_create(&LatencyLabels { api: api.as_str(), operation }).inc();
     }
 
     /// Updates the Raft gauges from the node's current status.
@@ -570,6 +584,7 @@ mod tests {
         metrics.record(Api::Grpc, "CreateKey", "ok", Duration::from_millis(4));
         metrics.record_aws("DescribeKey", Some("NotFoundException"), Duration::from_micros(300));
         metrics.record_aws("NoSuchOperation", Some("UnknownOperationException"), Duration::from_micros(30));
+        metrics.record_throttled(Api::Aws, "Encrypt");
         let text = metrics.encode();
         for line in [
             r#"kms_requests_total{api="grpc",operation="CreateKey",outcome="ok"} 2"#,
@@ -578,6 +593,7 @@ mod tests {
             r#"kms_request_duration_seconds_count{api="grpc",operation="CreateKey"} 2"#,
             r#"kms_request_duration_seconds_bucket{le="0.005",api="grpc",operation="CreateKey"} 2"#,
             r#"kms_request_duration_seconds_bucket{le="0.0025",api="grpc",operation="CreateKey"} 0"#,
+            r#"kms_throttled_total{api="aws",operation="Encrypt"} 1"#,
         ] {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
         }

@@ -90,6 +90,12 @@ impl SpawnedRegion {
             for (peer, address) in &raft {
                 config.push_str(&format!("{peer} = \"{address}\"\n"));
             }
+            // The load comes from one principal: measure the service, not the per-principal
+            // rate limits.
+            config.push_str(
+                "[rate_limits]\ncryptographic_per_second = 0\nmanagement_read_per_second = 0\n\
+                 management_write_per_second = 0\n",
+            );
             std::fs::write(node.dir.join("kmsd.toml"), config)?;
         }
         let mut region = Self { _tmp: tmp, kmsd: kmsd.to_path_buf(), nodes };

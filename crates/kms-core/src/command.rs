@@ -9,6 +9,7 @@ use crate::grant::{Grant, MAX_GRANTS_PER_KEY};
 use crate::key::{
     ImportParameters, KeyChange, KeyRecord, MAX_IMPORT_PARAMETERS_PER_KEY, MaterialImport, UnixMillis,
 };
+use crate::managed::{is_service_alias, service_alias};
 use crate::spec::KeyState;
 use crate::state::{self, AliasRecord, KeyUse, Keys};
 use crate::store::{StateMachineApp, StateWrite};
@@ -86,6 +87,13 @@ pub enum Command {
         key_id: String,
         grant_id: String,
     },
+    /// Finds or creates the AWS managed key of a service (`key.service`) together with its
+    /// alias `alias/aws/<service>`, in one step. When two nodes race, the first command creates
+    /// the key and the later one answers with that key: a service never gets two.
+    CreateServiceKey {
+        key: KeyRecord,
+        now: UnixMillis,
+    },
 }
 
 /// What an accepted command produced.
@@ -150,6 +158,11 @@ pub fn apply(command: &Command, state: &mut dyn StateWrite) -> CommandResult {
             update_alias(alias_name, target_key_id, *now, state)
         }
         Command::DeleteAlias { alias_name } => {
+            if is_service_alias(alias_name) {
+                return Err(KmsError::invalid_alias_name(format!(
+                    "alias {alias_name} belongs to an AWS managed key and cannot be deleted"
+                )));
+            }
             Keys::new(&*state).alias(alias_name)?;
             state::delete_alias(state, alias_name);
             Ok(CommandOutput::Done)
@@ -165,10 +178,15 @@ pub fn apply(command: &Command, state: &mut dyn StateWrite) -> CommandResult {
         Command::RetireGrant { key_id, grant_id } | Command::RevokeGrant { key_id, grant_id } => {
             delete_grant(key_id, grant_id, state)
         }
+        Command::CreateServiceKey { key, now } => create_service_key(key, *now, state),
     }
 }
 
 fn create_key(key: &KeyRecord, state: &mut dyn StateWrite) -> CommandResult {
+    if key.is_aws_managed() {
+        // Only CreateServiceKey makes them, with their alias.
+        return Err(KmsError::internal(format!("CreateKey cannot create AWS managed key {}", key.key_id)));
+    }
     if Keys::new(&*state).get_key(&key.key_id)?.is_some() {
         // Key ids are random UUIDs; a collision means a replayed proposal, never a new key.
         return Err(KmsError::already_exists(format!("key {} already exists", key.key_id)));
@@ -179,6 +197,7 @@ fn create_key(key: &KeyRecord, state: &mut dyn StateWrite) -> CommandResult {
 
 fn alias_target(keys: &Keys<'_, dyn StateWrite + '_>, target_key_id: &str) -> KmsResult<KeyRecord> {
     let key = keys.key(target_key_id)?;
+    key.check_alias_target("an alias")?;
     if key.state == KeyState::PendingDeletion {
         return Err(KmsError::invalid_state(format!("{} is pending deletion.", key.key_id)));
     }
@@ -235,6 +254,33 @@ fn update_alias(
     alias.last_updated_date = now;
     state::put_alias(state, &alias);
     Ok(CommandOutput::Alias(alias))
+}
+
+fn create_service_key(key: &KeyRecord, now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult {
+    let service = key.service.as_deref().filter(|_| key.is_aws_managed()).ok_or_else(|| {
+        KmsError::internal(format!(
+            "CreateServiceKey needs an AWS managed key of a service, not {}",
+            key.key_id
+        ))
+    })?;
+    let alias_name = service_alias(service);
+    let keys = Keys::new(&*state);
+    if let Some(alias) = keys.get_alias(&alias_name)? {
+        // Created first by another proposer (or earlier): that key is the service's key.
+        return Ok(CommandOutput::Key(Box::new(keys.key(&alias.target_key_id)?)));
+    }
+    if keys.get_key(&key.key_id)?.is_some() {
+        return Err(KmsError::already_exists(format!("key {} already exists", key.key_id)));
+    }
+    let alias = AliasRecord {
+        alias_name,
+        target_key_id: key.key_id.clone(),
+        creation_date: now,
+        last_updated_date: now,
+    };
+    state::put_key(state, key);
+    state::put_alias(state, &alias);
+    Ok(CommandOutput::Key(Box::new(key.clone())))
 }
 
 fn check_alias_quota(keys: &Keys<'_, dyn StateWrite + '_>, key_id: &str) -> KmsResult<()> {
@@ -452,6 +498,8 @@ mod tests {
             on_demand_rotations: 0,
             import: None,
             policy: None,
+            key_manager: crate::spec::KeyManager::Customer,
+            service: None,
         }
     }
 
@@ -707,6 +755,46 @@ mod tests {
         run(&mut state, Command::ChangeKey { key_id: "k1".into(), change: schedule, now: 0 }).unwrap();
         run(&mut state, Command::PurgeDueKeys { now: 7 * DAY_MILLIS }).unwrap();
         assert!(Keys::new(&state).all_grants().unwrap().is_empty());
+    }
+
+    fn service_key(key_id: &str) -> KeyRecord {
+        KeyRecord {
+            key_manager: crate::spec::KeyManager::Aws,
+            service: Some("kubernetes".into()),
+            ..new_key(key_id, KeySpec::SymmetricDefault)
+        }
+    }
+
+    #[test]
+    fn a_service_key_is_created_once_with_its_alias_and_kept_out_of_reach() {
+        let mut state = MapState::default();
+        let first = run(&mut state, Command::CreateServiceKey { key: service_key("s1"), now: 1 }).unwrap();
+        assert_eq!(first, CommandOutput::Key(Box::new(service_key("s1"))));
+        // A racing proposer's key loses: the answer is the first key, and nothing is written.
+        let before = state.0.clone();
+        let second = run(&mut state, Command::CreateServiceKey { key: service_key("s2"), now: 2 }).unwrap();
+        assert_eq!(second, first);
+        assert_eq!(state.0, before);
+        let keys = Keys::new(&state);
+        assert_eq!(keys.alias("alias/aws/kubernetes").unwrap().target_key_id, "s1");
+        assert_eq!(keys.key("s2").unwrap_err().kind, ErrorKind::NotFoundException);
+
+        // Customer keys cannot come through it, AWS managed keys not through CreateKey.
+        let customer = new_key("c1", KeySpec::SymmetricDefault);
+        assert!(run(&mut state, Command::CreateServiceKey { key: customer.clone(), now: 3 }).is_err());
+        assert!(run(&mut state, Command::CreateKey { key: service_key("s3") }).is_err());
+        // No alias may point at a service key, and its own alias stays.
+        run(&mut state, Command::CreateKey { key: customer }).unwrap();
+        let err = run(&mut state, alias("alias/mine", "s1")).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::KMSInvalidStateException);
+        run(&mut state, alias("alias/mine", "c1")).unwrap();
+        let to_service =
+            Command::UpdateAlias { alias_name: "alias/mine".into(), target_key_id: "s1".into(), now: 4 };
+        assert_eq!(run(&mut state, to_service).unwrap_err().kind, ErrorKind::KMSInvalidStateException);
+        let delete = Command::DeleteAlias { alias_name: "alias/aws/kubernetes".into() };
+        assert_eq!(run(&mut state, delete).unwrap_err().kind, ErrorKind::InvalidAliasNameException);
+        let disable = Command::ChangeKey { key_id: "s1".into(), change: KeyChange::Disable, now: 5 };
+        assert_eq!(run(&mut state, disable).unwrap_err().kind, ErrorKind::KMSInvalidStateException);
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum ErrorKind {
     MalformedPolicyDocumentException,
     InvalidGrantTokenException,
     InvalidGrantIdException,
+    /// A caller exceeded its request rate (a front-end refusal; AWS answers it with HTTP 400).
+    ThrottlingException,
 }
 
 impl ErrorKind {
@@ -68,6 +70,7 @@ impl ErrorKind {
             Self::MalformedPolicyDocumentException => "MalformedPolicyDocumentException",
             Self::InvalidGrantTokenException => "InvalidGrantTokenException",
             Self::InvalidGrantIdException => "InvalidGrantIdException",
+            Self::ThrottlingException => "ThrottlingException",
         }
     }
 
@@ -144,6 +147,7 @@ constructors! {
     malformed_policy => MalformedPolicyDocumentException,
     invalid_grant_token => InvalidGrantTokenException,
     invalid_grant_id => InvalidGrantIdException,
+    throttling => ThrottlingException,
 }
 
 impl From<crate::store::StoreError> for KmsError {

@@ -6,7 +6,8 @@
 
 use crate::error::{KmsError, KmsResult};
 use crate::spec::{
-    KeyFamily, KeySpec, KeyState, KeyUsage, Origin, RotationType, WrappingAlgorithm, WrappingKeySpec,
+    KeyFamily, KeyManager, KeySpec, KeyState, KeyUsage, Origin, RotationType, WrappingAlgorithm,
+    WrappingKeySpec,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -148,6 +149,14 @@ pub struct KeyRecord {
     /// for the region's account (`kms_core::policy::default_policy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// CUSTOMER for every key CreateKey makes; AWS for service keys (`crate::managed`). Records
+    /// stored before this field existed load as CUSTOMER.
+    #[serde(default, skip_serializing_if = "KeyManager::is_customer")]
+    pub key_manager: KeyManager,
+    /// The integrated service an AWS managed key belongs to (its alias is `alias/aws/<service>`);
+    /// `None` for customer managed keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 /// A change to an existing key, as carried by a replicated command.
@@ -274,6 +283,7 @@ impl KeyRecord {
     }
 
     fn apply_change_in_place(&mut self, change: &KeyChange, now: UnixMillis) -> KmsResult<()> {
+        self.check_manageable(change)?;
         match change {
             KeyChange::Describe { description } => {
                 self.check_not_pending_deletion()?;
@@ -598,6 +608,8 @@ mod tests {
             on_demand_rotations: 0,
             import: None,
             policy: None,
+            key_manager: KeyManager::Customer,
+            service: None,
         }
     }
 

@@ -4,11 +4,13 @@
 #![forbid(unsafe_code)]
 
 pub mod bytes;
+pub mod calendar;
 pub mod command;
 pub mod error;
 pub mod grant;
 pub mod ids;
 pub mod key;
+pub mod managed;
 pub mod policy;
 pub mod spec;
 pub mod state;

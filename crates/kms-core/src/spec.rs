@@ -93,6 +93,27 @@ aws_enum!(Origin, "origin" {
     ExternalKeyStore => "EXTERNAL_KEY_STORE",
 });
 
+aws_enum!(
+    /// Who manages a key: the customer (every key CreateKey makes), or the service on behalf of
+    /// an integrated service (AWS managed keys, `alias/aws/<service>`; see `crate::managed`).
+    KeyManager, "keyManager" {
+    Aws => "AWS",
+    Customer => "CUSTOMER",
+});
+
+impl Default for KeyManager {
+    /// Records stored before key managers existed are customer managed.
+    fn default() -> Self {
+        Self::Customer
+    }
+}
+
+impl KeyManager {
+    pub fn is_customer(&self) -> bool {
+        *self == Self::Customer
+    }
+}
+
 aws_enum!(EncryptionAlgorithm, "encryptionAlgorithm" {
     SymmetricDefault => "SYMMETRIC_DEFAULT",
     RsaesOaepSha1 => "RSAES_OAEP_SHA_1",

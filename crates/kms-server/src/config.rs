@@ -92,6 +92,74 @@ pub struct Config {
     /// when absent.
     #[serde(default)]
     pub kubernetes: Option<crate::kubernetes::KubernetesConfig>,
+    /// Per-principal request rate limits by operation family (`[rate_limits]`); on by default.
+    #[serde(default)]
+    pub rate_limits: RateLimitSettings,
+    /// The longest a request may run on either API before it is cut off (a client's shorter
+    /// gRPC deadline wins). A write cut off this way may still commit.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    /// Principals registered as integrated services: each may name `alias/aws/<principal>` in
+    /// Encrypt or GenerateDataKey*, and its AWS managed key is created on first use.
+    #[serde(default)]
+    pub services: Vec<String>,
+}
+
+/// `[rate_limits]`: token buckets per (principal, operation family). A request beyond its bucket
+/// is refused with ThrottlingException. `*_per_second = 0` turns a family's limit off; a burst
+/// of 0 means one second's worth. Defaults: cryptographic 5500/s (burst 5500), management reads
+/// 1000/s (burst 1000), management writes 100/s (burst 200), 100000 principals tracked.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    pub cryptographic_per_second: u32,
+    pub cryptographic_burst: u32,
+    pub management_read_per_second: u32,
+    pub management_read_burst: u32,
+    pub management_write_per_second: u32,
+    pub management_write_burst: u32,
+    /// The most principals whose buckets are kept at once (idle ones are forgotten first).
+    pub max_principals: usize,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        let limits = kms_api::throttle::RateLimits::default();
+        Self {
+            cryptographic_per_second: limits.cryptographic.per_second,
+            cryptographic_burst: limits.cryptographic.burst,
+            management_read_per_second: limits.management_read.per_second,
+            management_read_burst: limits.management_read.burst,
+            management_write_per_second: limits.management_write.per_second,
+            management_write_burst: limits.management_write.burst,
+            max_principals: limits.max_principals,
+        }
+    }
+}
+
+impl RateLimitSettings {
+    pub fn limits(&self) -> kms_api::throttle::RateLimits {
+        use kms_api::throttle::Rate;
+        kms_api::throttle::RateLimits {
+            cryptographic: Rate {
+                per_second: self.cryptographic_per_second,
+                burst: self.cryptographic_burst,
+            },
+            management_read: Rate {
+                per_second: self.management_read_per_second,
+                burst: self.management_read_burst,
+            },
+            management_write: Rate {
+                per_second: self.management_write_per_second,
+                burst: self.management_write_burst,
+            },
+            max_principals: self.max_principals,
+        }
+    }
+}
+
+fn default_request_timeout() -> u64 {
+    30
 }
 
 /// The provider of the region root key. Every node of a region must get the same key.
@@ -245,6 +313,9 @@ impl Config {
             admins: Vec::new(),
             allow_insecure_plaintext: false,
             kubernetes: None,
+            rate_limits: RateLimitSettings::default(),
+            request_timeout_secs: default_request_timeout(),
+            services: Vec::new(),
         })
     }
 
@@ -282,6 +353,16 @@ impl Config {
         }
         if let Err(rule) = self.raft.validate() {
             bail!("[raft] {rule}");
+        }
+        if self.rate_limits.max_principals == 0 {
+            bail!("[rate_limits] max_principals must be at least 1");
+        }
+        if !(1..=3600).contains(&self.request_timeout_secs) {
+            bail!("request_timeout_secs must be between 1 and 3600");
+        }
+        for service in &self.services {
+            kms_core::managed::validate_service_name(service)
+                .map_err(|err| anyhow::anyhow!("services: {}", err.message))?;
         }
         if !(1..=MAX_AUDIT_QUEUE).contains(&self.audit.queue_capacity) {
             bail!("[audit] queue_capacity must be between 1 and {MAX_AUDIT_QUEUE}");
@@ -366,7 +447,17 @@ impl Config {
         for (access_key_id, credential) in &self.aws_credentials {
             credentials.insert(access_key_id, &credential.secret_access_key, &credential.principal);
         }
-        kms_api::aws::AwsConfig { region: self.region.clone(), credentials, tls: None }
+        kms_api::aws::AwsConfig {
+            region: self.region.clone(),
+            credentials,
+            tls: None,
+            request_timeout: self.request_timeout(),
+        }
+    }
+
+    /// The server-side deadline of every request (`request_timeout_secs`).
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.request_timeout_secs)
     }
 
     /// Whether this node joins an existing region through `join` on start (see join.rs).
@@ -467,6 +558,35 @@ ca = "/etc/kms/tls/ca.crt"
         assert!(!config.is_bootstrap_node());
         assert_eq!(config.maintenance_interval_secs, 30);
         assert_eq!(config.raft, RaftTuning::default());
+        assert_eq!(config.rate_limits.limits(), kms_api::throttle::RateLimits::default());
+        assert_eq!(config.request_timeout().as_secs(), 30);
+    }
+
+    #[test]
+    fn rate_limits_and_the_request_timeout_parse_and_are_checked() {
+        let text = format!(
+            "{MINIMAL}request_timeout_secs = 5\n[rate_limits]\ncryptographic_per_second = 10\n\
+             cryptographic_burst = 20\nmanagement_write_per_second = 0\n"
+        );
+        let config: Config = toml::from_str(&text).unwrap();
+        config.validate().unwrap();
+        let limits = config.rate_limits.limits();
+        assert_eq!((limits.cryptographic.per_second, limits.cryptographic.burst), (10, 20));
+        assert_eq!(limits.management_write.per_second, 0);
+        assert_eq!(limits.management_read, kms_api::throttle::RateLimits::default().management_read);
+        assert_eq!(config.request_timeout().as_secs(), 5);
+        let bad: Config = toml::from_str(&format!("{MINIMAL}request_timeout_secs = 0\n")).unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("request_timeout_secs"));
+        assert!(toml::from_str::<Config>(&format!("{MINIMAL}[rate_limits]\nencrypt = 1\n")).is_err());
+    }
+
+    #[test]
+    fn services_are_checked() {
+        let config: Config = toml::from_str(&format!("services = [\"backup\"]\n{MINIMAL}")).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.services, ["backup"]);
+        let bad: Config = toml::from_str(&format!("services = [\"a/b\"]\n{MINIMAL}")).unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("services"));
     }
 
     /// The required keys of a node's configuration; tests append what they exercise.

@@ -13,9 +13,10 @@ use kms_proto::admin::v1 as pb;
 use kms_proto::admin::v1::cluster_admin_client::ClusterAdminClient;
 use kms_replication::Region;
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::config::Config;
+use crate::tls::TlsMaterial;
 
 /// First pause after a failed attempt; doubled after each failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -26,7 +27,12 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(40);
 /// Starts joining in the background if this node is configured to join; the task ends when the
 /// node is a voter or when `stop` turns true. Fails if peers could not reach the address this
 /// node would register.
-pub fn start(config: &Config, region: &Region, stop: watch::Receiver<bool>) -> Result<()> {
+pub fn start(
+    config: &Config,
+    region: &Region,
+    tls: Option<&TlsMaterial>,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
     if !config.joins_through_admin_api() {
         return Ok(());
     }
@@ -42,16 +48,24 @@ pub fn start(config: &Config, region: &Region, stop: watch::Receiver<bool>) -> R
         node_id: config.node_id,
         raft_address: config.raft_advertise(),
         endpoints: config.join.clone(),
+        // With TLS, the node presents its own certificate: node identities may administer.
+        tls: tls.map(TlsMaterial::node_client),
     };
     tokio::spawn(joiner.run(stop));
     Ok(())
 }
 
-/// A channel to a member's client port for the `kms.admin.v1.ClusterAdmin` service.
-pub async fn connect_admin(endpoint: &str) -> Result<Channel> {
-    let url = if endpoint.contains("://") { endpoint.to_string() } else { format!("http://{endpoint}") };
-    Endpoint::from_shared(url)
-        .with_context(|| format!("join endpoint '{endpoint}' is not a valid URI"))?
+/// A channel to a member's client port for the `kms.admin.v1.ClusterAdmin` service; over mutual
+/// TLS when `tls` is given (a bare `host:port` then means https).
+pub async fn connect_admin(endpoint: &str, tls: Option<&ClientTlsConfig>) -> Result<Channel> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = if endpoint.contains("://") { endpoint.to_string() } else { format!("{scheme}://{endpoint}") };
+    let mut channel = Endpoint::from_shared(url)
+        .with_context(|| format!("join endpoint '{endpoint}' is not a valid URI"))?;
+    if let Some(tls) = tls {
+        channel = channel.tls_config(tls.clone()).with_context(|| format!("TLS settings for {endpoint}"))?;
+    }
+    channel
         .connect_timeout(Duration::from_secs(3))
         .timeout(CALL_TIMEOUT)
         .connect()
@@ -64,6 +78,7 @@ struct Joiner {
     node_id: u64,
     raft_address: String,
     endpoints: Vec<String>,
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Joiner {
@@ -97,7 +112,7 @@ impl Joiner {
 
     /// One pass through the steps that are still missing, via one member.
     async fn attempt(&self, endpoint: &str) -> Result<()> {
-        let mut admin = ClusterAdminClient::new(connect_admin(endpoint).await?);
+        let mut admin = ClusterAdminClient::new(connect_admin(endpoint, self.tls.as_ref()).await?);
         let status = admin
             .get_cluster_status(pb::GetClusterStatusRequest {})
             .await

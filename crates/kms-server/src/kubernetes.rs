@@ -27,7 +27,8 @@ pub struct KubernetesConfig {
     #[serde(default = "default_socket")]
     pub socket: PathBuf,
     /// The key that seals Kubernetes' DEK seeds: key id, key ARN, alias name or alias ARN. An
-    /// alias that does not exist is created with a new symmetric key on first use.
+    /// alias that does not exist is created with a new symmetric key on first use. Unset: the
+    /// plugin's AWS managed key `alias/aws/kubernetes`, created on first use.
     #[serde(default = "default_key_id")]
     pub key_id: String,
 }
@@ -37,7 +38,7 @@ fn default_socket() -> PathBuf {
 }
 
 fn default_key_id() -> String {
-    "alias/kubernetes".to_string()
+    kms_api::kubernetes::SERVICE_KEY.to_string()
 }
 
 /// `sun_path` holds 108 bytes including the terminating NUL.
@@ -176,7 +177,7 @@ root_key_file = "/etc/kms/root.key"
         assert_eq!(load("").unwrap().kubernetes, None);
         let defaults = load("[kubernetes]\n").unwrap().kubernetes.unwrap();
         assert_eq!(defaults.socket, PathBuf::from("/var/run/kmsplugin/socket.sock"));
-        assert_eq!(defaults.key_id, "alias/kubernetes");
+        assert_eq!(defaults.key_id, "alias/aws/kubernetes");
         let set = load("[kubernetes]\nsocket = \"/run/kms/k8s.sock\"\nkey_id = \"alias/etcd\"\n").unwrap();
         assert_eq!(set.kubernetes.unwrap().key_id, "alias/etcd");
         assert!(load("[kubernetes]\nsocket = \"relative.sock\"\n").is_err());

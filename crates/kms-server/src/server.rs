@@ -30,10 +30,13 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
     let audit = kms_audit::AuditLog::open(&config.audit_config()).context("opening the audit log")?;
     let region = open_region(&config, tls.as_ref()).await?;
     let kms = Kms::new(region.clone(), root_key, RegionScope::new(&config.region, &config.account))
-        .with_audit(audit.clone());
+        .with_audit(audit.clone())
+        .with_throttle(kms_api::throttle::Throttle::new(config.rate_limits.limits()))
+        .with_services(config.services.iter().cloned())
+        .map_err(|err| anyhow::anyhow!("services: {}", err.message))?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    crate::join::start(&config, &region, stop_rx.clone())?;
+    crate::join::start(&config, &region, tls.as_ref(), stop_rx.clone())?;
     let stopped = |mut stop: watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
@@ -71,7 +74,12 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
         }
         None => None,
     };
-    let api = ClientApi { kms, authn, tls: tls.as_ref().map(TlsMaterial::client_api) };
+    let api = ClientApi {
+        kms,
+        authn,
+        tls: tls.as_ref().map(TlsMaterial::client_api),
+        request_timeout: config.request_timeout(),
+    };
     let served = serve_until_signalled(api, listener, aws).await;
 
     tracing::info!("shutting down");
@@ -169,6 +177,8 @@ pub struct ClientApi {
     pub kms: Kms,
     pub authn: Arc<Authenticator>,
     pub tls: Option<ServerTlsConfig>,
+    /// The server-side deadline of every request (a client's shorter `grpc-timeout` wins).
+    pub request_timeout: Duration,
 }
 
 /// Serves the client API on `listener` until `shutdown` completes.
@@ -188,7 +198,7 @@ pub async fn serve_grpc(
     // Cluster administration (kms.admin.v1), next to kms.v1 on the client port, for the region's
     // nodes and configured admins only. Health and reflection answer anyone: they say nothing
     // about keys, and probes must work without credentials.
-    let ClientApi { kms, authn, tls } = api;
+    let ClientApi { kms, authn, tls, request_timeout } = api;
     let admin = InterceptedService::new(
         ClusterAdminService::new(kms.region().clone()).into_server(),
         kms_api::grpc::admin_guard(authn.clone()),
@@ -200,7 +210,7 @@ pub async fn serve_grpc(
         builder = builder.tls_config(tls).context("the client API's TLS settings")?;
     }
     builder
-        .timeout(Duration::from_secs(30))
+        .timeout(request_timeout)
         // Per-operation metrics (when installed) and one tracing span per request.
         .layer(kms_api::metrics::GrpcLayer::new(kms_api::metrics::installed()))
         .add_service(health_service)

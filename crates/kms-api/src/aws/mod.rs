@@ -45,17 +45,29 @@ pub struct AwsConfig {
     pub credentials: Credentials,
     /// Serve HTTPS with this configuration; plain HTTP when absent (loopback and dev only).
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// The longest an operation may run; then it is answered with DependencyTimeoutException
+    /// (like a gRPC deadline, a write cut off this way may still commit).
+    pub request_timeout: Duration,
 }
 
 /// [`Kms`] as the endpoint's backend.
 struct KmsBackend {
     kms: Kms,
     codec: Codec,
+    request_timeout: Duration,
 }
 
 impl Backend for KmsBackend {
     async fn call(&self, caller: Caller, operation: String, input: Json) -> Result<Json, AwsError> {
-        operations::dispatch(&self.kms, &self.codec, &caller, &operation, &input).await
+        // SigV4 verified: the principal is known, its rate limit applies (refusals are audited).
+        self.kms.admit(crate::metrics::Api::Aws, &operation, &caller)?;
+        let run = operations::dispatch(&self.kms, &self.codec, &caller, &operation, &input);
+        tokio::time::timeout(self.request_timeout, run).await.unwrap_or_else(|_| {
+            Err(AwsError::from(kms_core::KmsError::dependency_timeout(format!(
+                "{operation} did not complete within {} s; retry it (a change it made may still take effect)",
+                self.request_timeout.as_secs_f64()
+            ))))
+        })
     }
 
     fn refused(&self, refusal: endpoint::Refusal<'_>) {
@@ -79,7 +91,7 @@ pub async fn serve(
     tracing::info!(%address, region = %config.region, access_keys = config.credentials.len(),
         "kmsd is serving the AWS KMS JSON 1.1 API (SigV4)");
     let endpoint = Endpoint {
-        backend: KmsBackend { kms, codec },
+        backend: KmsBackend { kms, codec, request_timeout: config.request_timeout },
         credentials: config.credentials,
         region: config.region,
     };
@@ -87,4 +99,67 @@ pub async fn serve(
     server::serve(endpoint, listener, tls, shutdown, grace)
         .await
         .map_err(|e| format!("serving the AWS endpoint: {e}"))
+}
+
+#[cfg(test)]
+mod limits_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::throttle::{Rate, RateLimits, Throttle};
+    use kms_core::command::KmsStateMachine;
+    use kms_core::ids::RegionScope;
+    use kms_replication::{Region, RegionConfig};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    /// The endpoint's backend over a single-node region in `dir`.
+    async fn backend(dir: &std::path::Path, limits: RateLimits, request_timeout: Duration) -> KmsBackend {
+        let config = RegionConfig {
+            node_id: 1,
+            data_dir: dir.join("raft"),
+            raft_listen: "127.0.0.1:0".parse().unwrap(),
+            raft_advertise: "127.0.0.1:0".into(),
+            ..RegionConfig::default()
+        };
+        let region = Region::open(config, Arc::new(KmsStateMachine)).await.unwrap();
+        region.initialize([(1, region.raft_addr().to_string())].into()).await.unwrap();
+        for _ in 0..100 {
+            if region.is_leader() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let root = kms_crypto::RootKey::generate().unwrap();
+        let kms = Kms::new(region, root, RegionScope::new("test-1", "111122223333"))
+            .with_throttle(Throttle::new(limits));
+        KmsBackend { kms, codec: Codec::new().unwrap(), request_timeout }
+    }
+
+    #[tokio::test]
+    async fn throttling_is_http_400_and_the_refused_operation_does_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits =
+            RateLimits { management_write: Rate { per_second: 1, burst: 1 }, ..RateLimits::default() };
+        let backend = backend(dir.path(), limits, Duration::from_secs(30)).await;
+        let call = |principal: &str, operation: &str| {
+            backend.call(Caller::new(principal), operation.to_string(), json!({}))
+        };
+        call("alice", "CreateKey").await.unwrap();
+        let refused = call("alice", "CreateKey").await.unwrap_err();
+        assert_eq!((refused.status, refused.code), (400, "ThrottlingException"), "{refused:?}");
+        assert!(refused.message.contains("management write"), "{}", refused.message);
+        call("bob", "CreateKey").await.unwrap();
+        let listed = call("alice", "ListKeys").await.unwrap();
+        assert_eq!(listed["Keys"].as_array().unwrap().len(), 2, "the refused CreateKey made no key");
+    }
+
+    #[tokio::test]
+    async fn an_operation_over_the_request_timeout_is_a_retryable_503() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend(dir.path(), RateLimits::default(), Duration::from_millis(1)).await;
+        // Generating an RSA key takes far longer than a millisecond.
+        let input = json!({"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"});
+        let err = backend.call(Caller::new("alice"), "CreateKey".into(), input).await.unwrap_err();
+        assert_eq!((err.status, err.code), (503, "DependencyTimeoutException"), "{err:?}");
+    }
 }

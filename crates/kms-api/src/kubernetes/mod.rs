@@ -26,6 +26,9 @@
 //!   round trip of a small fixed value through the KMS succeeds right now (both run on this
 //!   node's applied state, no Raft round trip), otherwise a text saying what failed;
 //!   `key_id` is the one that round trip's Encrypt reported (empty when unhealthy).
+//! - Without a configured key the plugin uses its AWS managed key `alias/aws/kubernetes`
+//!   ([`SERVICE_KEY`]; `Kms::service_key`), created on first use in one replicated step, rotated
+//!   yearly, usable only by the principal [`PRINCIPAL`], and not manageable by anyone.
 //! - The configured key may be an alias that does not exist yet: on first use the plugin creates
 //!   a symmetric encryption key and the alias, and logs it. Two nodes racing to do so both
 //!   create a key; the loser's CreateAlias fails, it schedules its own key for deletion and uses
@@ -50,8 +53,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
-/// The principal the plugin's KMS calls run as.
+/// The principal the plugin's KMS calls run as; also its service name.
 pub const PRINCIPAL: &str = "kubernetes";
+
+/// The plugin's AWS managed key, used when no key is configured.
+pub const SERVICE_KEY: &str = "alias/aws/kubernetes";
 
 /// The encryption context of every seed the plugin seals. Changing it makes every stored
 /// Kubernetes ciphertext undecryptable: it is part of the format.
@@ -138,6 +144,9 @@ impl KubernetesPlugin {
     /// alias or the alias exists (another node may have just created it).
     async fn create_missing_alias(&self, caller: &Caller) -> KmsResult<()> {
         let Some(alias) = alias_name(&self.key) else { return Ok(()) };
+        if alias == SERVICE_KEY {
+            return self.kms.service_key(PRINCIPAL).await.map(|_| ());
+        }
         let describe = pb::DescribeKeyRequest { key_id: self.key.to_string(), ..Default::default() };
         match self.kms.describe_key(caller, describe).await {
             Err(err) if err.kind == ErrorKind::NotFoundException => {}

@@ -21,6 +21,7 @@ impl Kms {
     ) -> KmsResult<pb::CreateAliasResponse> {
         validate_alias_name(&req.alias_name)?;
         let target = self.key(&req.target_key_id, false).await?;
+        target.check_alias_target("CreateAlias")?;
         self.authorize(&target, &Authz::new(caller, Action::CreateAlias)).await?;
         let command = Command::CreateAlias {
             alias_name: req.alias_name,
@@ -38,6 +39,7 @@ impl Kms {
     ) -> KmsResult<pb::UpdateAliasResponse> {
         validate_alias_name(&req.alias_name)?;
         let target = self.key(&req.target_key_id, false).await?;
+        target.check_alias_target("UpdateAlias")?;
         // AWS needs kms:UpdateAlias on both the key the alias leaves and the one it moves to.
         let current = self.alias_target(&req.alias_name).await?;
         self.authorize(&current, &Authz::new(caller, Action::UpdateAlias)).await?;

@@ -112,7 +112,7 @@ fn aes_key(material: &SecretBytes) -> KmsResult<&[u8; 32]> {
 impl Kms {
     /// A key the caller may use as `authz` asks and that may encrypt and decrypt right now.
     async fn encryption_key(&self, key_id: &str, operation: &str, authz: &Authz<'_>) -> KmsResult<KeyRecord> {
-        let key = self.key(key_id, true).await?;
+        let key = self.key_for(key_id, authz.caller()).await?;
         self.authorize(&key, authz).await?;
         check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
         Ok(key)

@@ -10,7 +10,7 @@ use kms_core::command::Command;
 use kms_core::ids::{check_length, new_key_id};
 use kms_core::key::{DEFAULT_PENDING_WINDOW_DAYS, KeyChange, KeyRecord, RotationSchedule, validate_tags};
 use kms_core::policy::{Action, keys};
-use kms_core::spec::{KeySpec, KeyState, KeyUsage, Origin};
+use kms_core::spec::{KeyManager, KeySpec, KeyState, KeyUsage, Origin};
 use kms_core::state::Keys;
 use kms_core::{KmsError, KmsResult};
 use kms_proto::v1 as pb;
@@ -83,6 +83,8 @@ impl Kms {
             on_demand_rotations: 0,
             import: None,
             policy: req.policy,
+            key_manager: KeyManager::Customer,
+            service: None,
         };
         if let Some(policy) = &key.policy {
             let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
@@ -155,6 +157,8 @@ impl Kms {
         change: KeyChange,
     ) -> KmsResult<KeyRecord> {
         let key = self.key(key_id, false).await?;
+        // Nobody manages an AWS managed key: refused with AWS's exception, whatever the policy.
+        key.check_manageable(&change)?;
         self.authorize(&key, authz).await?;
         self.apply_key_change(&key, change).await
     }

@@ -41,6 +41,7 @@ impl Kms {
         let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
         check_policy_name(req.policy_name.as_deref())?;
         let key = self.key(&req.key_id, false).await?;
+        key.check_managed_operation("PutKeyPolicy")?;
         let authz =
             Authz::new(caller, Action::PutKeyPolicy).condition(keys::BYPASS_LOCKOUT_CHECK, Some(bypass));
         self.authorize(&key, &authz).await?;

@@ -78,6 +78,7 @@ impl Kms {
         req: pb::RotateKeyOnDemandRequest,
     ) -> KmsResult<pb::RotateKeyOnDemandResponse> {
         let key = self.key(&req.key_id, false).await?;
+        key.check_managed_operation("RotateKeyOnDemand")?;
         self.authorize(&key, &Authz::new(caller, Action::RotateKeyOnDemand)).await?;
         let key = self.rotate(&key, RotationType::OnDemand).await?;
         Ok(pb::RotateKeyOnDemandResponse { key_id: key.key_id })

@@ -1,5 +1,7 @@
 //! Dates in policy conditions (`DateLessThan` on `aws:CurrentTime`, ...): ISO 8601 in UTC or
-//! epoch seconds, as AWS accepts them. Civil-date arithmetic after H. Hinnant's algorithms.
+//! epoch seconds, as AWS accepts them.
+
+use crate::calendar::{civil_from_days, days_from_civil, days_in_month};
 
 /// Milliseconds since the Unix epoch of a date, `2025-01-31`, `2025-01-31T12:00:00Z` (optional
 /// fraction, `Z` or `±HH:MM`), or epoch seconds; `None` if it is none of these.
@@ -65,42 +67,6 @@ fn parse_time(text: &str) -> Option<i64> {
         return None;
     }
     Some(((h * 60 + m - offset_minutes) * 60 + s) * 1000 + fraction)
-}
-
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// `aws:CurrentTime`'s form: `2025-01-31T12:00:00Z`.
