@@ -93,4 +93,20 @@ async fn an_upstream_generated_client_drives_the_plugin_across_rotation_and_rest
     let log = cluster.node(1).log_text();
     assert!(log.contains("removing the stale Kubernetes plugin socket"), "{log}");
     assert_eq!(backing_key(cluster.node(1)), key_id, "no second key was created");
+
+    // The plugin's Encrypt and Decrypt calls are audited like any other request, as the plugin's
+    // principal through the `kubernetes` front end.
+    let audit = std::fs::read_to_string(cluster.node(1).data_dir().join("audit.log")).unwrap();
+    let plugin_records: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|record| record["api"] == "kubernetes")
+        .collect();
+    for operation in ["Encrypt", "Decrypt"] {
+        assert!(
+            plugin_records.iter().any(|r| r["operation"] == operation && r["outcome"] == "ok"),
+            "no audited plugin {operation} in:\n{audit}"
+        );
+    }
+    assert!(plugin_records.iter().all(|r| r["principal"] == "kubernetes"), "{plugin_records:?}");
 }

@@ -35,6 +35,8 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 pub enum Api {
     Grpc,
     Aws,
+    /// The Kubernetes KMS v2 plugin (its unix socket).
+    Kubernetes,
 }
 
 impl Api {
@@ -42,6 +44,7 @@ impl Api {
         match self {
             Api::Grpc => "grpc",
             Api::Aws => "aws",
+            Api::Kubernetes => "kubernetes",
         }
     }
 }

@@ -16,7 +16,7 @@ pub struct AuditEvent {
     pub time: String,
     /// The id returned to the client (`x-amzn-RequestId`, `x-kms-request-id`).
     pub request_id: String,
-    /// The front end: `grpc` or `aws`.
+    /// The front end: `grpc`, `aws` or `kubernetes` (the KMS v2 plugin).
     pub api: String,
     /// The AWS operation name (`Encrypt`), or what the client asked for when it is not one.
     pub operation: String,

@@ -62,7 +62,7 @@ pub struct Config {
     #[serde(default)]
     pub audit: AuditSettings,
     /// The AWS-compatible endpoint (AWS JSON 1.1 with SigV4, for the AWS CLI and SDKs); off
-    /// when absent. Plain HTTP: put TLS in front of it beyond loopback.
+    /// when absent. HTTPS with the node certificate when `[tls]` is set.
     #[serde(default)]
     pub aws_listen: Option<SocketAddr>,
     /// The access keys `aws_listen` accepts, by access key id:

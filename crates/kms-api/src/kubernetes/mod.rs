@@ -42,6 +42,7 @@ pub mod limits;
 
 use crate::caller::Caller;
 use crate::kms::Kms;
+use crate::metrics::Api;
 use key_id::PluginKeyId;
 use kms_core::{ErrorKind, KmsError, KmsResult};
 use kms_proto::k8s_kms_v2 as k8s;
@@ -113,7 +114,10 @@ impl KubernetesPlugin {
             encryption_context: context(),
             ..Default::default()
         };
-        let response = self.kms.encrypt(caller, request).await?;
+        let response = self
+            .kms
+            .audited(Api::Kubernetes, "Encrypt", caller, request, |r| self.kms.encrypt(caller, r))
+            .await?;
         let header = kms_crypto::parse_header(&response.ciphertext_blob)
             .map_err(|err| KmsError::internal(format!("KMS Encrypt returned an unreadable blob: {err}")))?;
         let key_id = PluginKeyId { key_arn: response.key_id, material_version: header.material_version };
@@ -137,7 +141,11 @@ impl KubernetesPlugin {
             key_id: Some(key_id.key_arn.clone()),
             ..Default::default()
         };
-        Ok(self.kms.decrypt(caller, request).await?.plaintext)
+        let response = self
+            .kms
+            .audited(Api::Kubernetes, "Decrypt", caller, request, |r| self.kms.decrypt(caller, r))
+            .await?;
+        Ok(response.plaintext)
     }
 
     /// Creates a symmetric key and the configured alias for it, unless the configured key is no
