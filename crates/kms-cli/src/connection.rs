@@ -16,8 +16,8 @@ use crate::error::CliError;
 /// Default endpoint of a local `kmsd dev`.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8300";
 
-/// The global connection flags.
-#[derive(Debug, Clone, Args)]
+/// The global connection flags. `Debug` leaves the token out.
+#[derive(Clone, Args)]
 pub struct Connection {
     /// gRPC endpoint of kmsd: http://host:port, or https://host:port for TLS.
     #[arg(long, global = true, env = "KMS_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
@@ -34,6 +34,18 @@ pub struct Connection {
     /// Bearer token (sent as `authorization: Bearer ...`); prefer the environment variable.
     #[arg(long, global = true, env = "KMS_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("endpoint", &self.endpoint)
+            .field("ca_bundle", &self.ca_bundle)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// A channel that adds the bearer token, when there is one, to every request.
@@ -148,4 +160,22 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     }
     parts.dedup();
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_leaves_the_token_out() {
+        let connection = Connection {
+            endpoint: DEFAULT_ENDPOINT.into(),
+            ca_bundle: None,
+            client_cert: None,
+            client_key: None,
+            token: Some("s3cret-token".into()),
+        };
+        let shown = format!("{connection:?}");
+        assert!(!shown.contains("s3cret-token") && shown.contains("<redacted>"), "{shown}");
+    }
 }
