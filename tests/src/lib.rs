@@ -118,6 +118,28 @@ impl Node {
         format!("http://{}", self.aws_listen)
     }
 
+    /// Runs the Python script `tests/aws/<script>` against this node's AWS endpoint with the dev
+    /// credentials (`KMS_AWS_*`) and no ambient AWS configuration. Panics only if python3 cannot
+    /// be started; the caller judges the output.
+    pub fn run_aws_script(&self, script: &str) -> Output {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("aws").join(script);
+        Command::new("python3")
+            .arg(&path)
+            .env("KMS_AWS_ENDPOINT", self.aws_endpoint())
+            .env("KMS_AWS_REGION", AWS_DEV_REGION)
+            .env("KMS_AWS_ACCESS_KEY_ID", AWS_DEV_ACCESS_KEY_ID)
+            .env("KMS_AWS_SECRET_ACCESS_KEY", AWS_DEV_SECRET_ACCESS_KEY)
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run python3 for {script} (install it with boto3, aws-encryption-sdk, cryptography): {e}")
+            })
+    }
+
     async fn try_client(&self) -> Result<Client, tonic::transport::Error> {
         KeyManagementServiceClient::connect(self.endpoint()).await
     }

@@ -12,12 +12,10 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use kms_audit::AuditRecord;
-use kms_e2e::{
-    AWS_DEV_ACCESS_KEY_ID, AWS_DEV_REGION, AWS_DEV_SECRET_ACCESS_KEY, Client, Node, binary, exception,
-};
+use kms_e2e::{Client, Node, binary, exception};
 use kms_proto::v1 as pb;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use tonic::{Response, Status};
 
@@ -153,19 +151,7 @@ fn kmsctl_workload(node: &Node, w: &mut Workload, key_id: &str) {
 
 /// tests/aws/audit_workload.py against the AWS endpoint.
 fn aws_workload(node: &Node, w: &mut Workload) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("aws/audit_workload.py");
-    let output = Command::new("python3")
-        .arg(&script)
-        .env("KMS_AWS_ENDPOINT", node.aws_endpoint())
-        .env("KMS_AWS_REGION", AWS_DEV_REGION)
-        .env("KMS_AWS_ACCESS_KEY_ID", AWS_DEV_ACCESS_KEY_ID)
-        .env("KMS_AWS_SECRET_ACCESS_KEY", AWS_DEV_SECRET_ACCESS_KEY)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 (install it, with boto3 and cryptography): {e}"));
+    let output = node.run_aws_script("audit_workload.py");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

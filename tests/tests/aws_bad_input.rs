@@ -6,12 +6,10 @@
 //! Needs python3 with `boto3`; a missing interpreter or package fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kms_e2e::{AWS_DEV_ACCESS_KEY_ID, AWS_DEV_REGION, AWS_DEV_SECRET_ACCESS_KEY, Node};
+use kms_e2e::Node;
 use kms_proto::v1 as pb;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 #[tokio::test]
@@ -19,17 +17,7 @@ async fn bad_input_gets_aws_error_shapes_and_the_node_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("node")).await;
 
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("aws/raw_requests.py");
-    let output = Command::new("python3")
-        .arg(&script)
-        .env("KMS_AWS_ENDPOINT", node.aws_endpoint())
-        .env("KMS_AWS_REGION", AWS_DEV_REGION)
-        .env("KMS_AWS_ACCESS_KEY_ID", AWS_DEV_ACCESS_KEY_ID)
-        .env("KMS_AWS_SECRET_ACCESS_KEY", AWS_DEV_SECRET_ACCESS_KEY)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 (install it, with boto3): {e}"));
+    let output = node.run_aws_script("raw_requests.py");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success() && stdout.lines().last().is_some_and(|l| l.starts_with("OK")),

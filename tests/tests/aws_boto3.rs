@@ -6,30 +6,12 @@
 //! interpreter or package fails the test; it never skips.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kms_e2e::{AWS_DEV_ACCESS_KEY_ID, AWS_DEV_REGION, AWS_DEV_SECRET_ACCESS_KEY, Node};
-use std::path::PathBuf;
-use std::process::Command;
+use kms_e2e::Node;
 
 /// Runs `tests/aws/<script>` against `node`'s AWS endpoint; panics with its output unless it
 /// exits 0 and prints a final line starting with `OK`. Returns stdout.
 fn run_python(node: &Node, script: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("aws").join(script);
-    let output = Command::new("python3")
-        .arg(&path)
-        .env("KMS_AWS_ENDPOINT", node.aws_endpoint())
-        .env("KMS_AWS_REGION", AWS_DEV_REGION)
-        .env("KMS_AWS_ACCESS_KEY_ID", AWS_DEV_ACCESS_KEY_ID)
-        .env("KMS_AWS_SECRET_ACCESS_KEY", AWS_DEV_SECRET_ACCESS_KEY)
-        // No ambient AWS configuration may leak in.
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_SESSION_TOKEN")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run python3 (install it, with boto3 and aws-encryption-sdk): {e}")
-        });
+    let output = node.run_aws_script(script);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
