@@ -511,6 +511,18 @@ fn node_id_from_hostname(host: &str) -> Result<u64> {
     ordinal.checked_add(1).context("node_id_from_hostname: the ordinal is too large")
 }
 
+/// The required keys of a node's configuration; tests append what they exercise.
+#[cfg(test)]
+pub(crate) const MINIMAL: &str = r#"
+node_id = 1
+data_dir = "/var/lib/kms"
+listen = "127.0.0.1:8300"
+raft_listen = "127.0.0.1:8301"
+region = "eu-west-1"
+account = "123456789012"
+root_key_file = "/etc/kms/root.key"
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,17 +600,6 @@ ca = "/etc/kms/tls/ca.crt"
         let bad: Config = toml::from_str(&format!("services = [\"a/b\"]\n{MINIMAL}")).unwrap();
         assert!(bad.validate().unwrap_err().to_string().contains("services"));
     }
-
-    /// The required keys of a node's configuration; tests append what they exercise.
-    const MINIMAL: &str = r#"
-node_id = 1
-data_dir = "/var/lib/kms"
-listen = "127.0.0.1:8300"
-raft_listen = "127.0.0.1:8301"
-region = "eu-west-1"
-account = "123456789012"
-root_key_file = "/etc/kms/root.key"
-"#;
 
     #[test]
     fn raft_tuning_parses_and_is_checked() {

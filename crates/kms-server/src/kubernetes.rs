@@ -155,20 +155,10 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    const NODE: &str = r#"
-node_id = 1
-data_dir = "/var/lib/kms"
-listen = "127.0.0.1:8300"
-raft_listen = "127.0.0.1:8301"
-region = "eu-west-1"
-account = "123456789012"
-root_key_file = "/etc/kms/root.key"
-"#;
-
     fn load(extra: &str) -> Result<Config> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kmsd.toml");
-        std::fs::write(&path, format!("{NODE}{extra}")).unwrap();
+        std::fs::write(&path, format!("{}{extra}", crate::config::MINIMAL)).unwrap();
         Config::load(&path)
     }
 
