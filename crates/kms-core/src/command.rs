@@ -437,7 +437,7 @@ mod tests {
     //! map stands in so the rules can be checked one command at a time.
     use super::*;
     use crate::error::ErrorKind;
-    use crate::key::{DAY_MILLIS, MaterialVersion, RotationSchedule};
+    use crate::key::{DAY_MILLIS, MaterialVersion};
     use crate::spec::{KeySpec, KeyUsage, Origin};
     use crate::store::{StateRead, StoreError};
     use std::collections::BTreeMap;
@@ -474,32 +474,17 @@ mod tests {
     }
 
     fn new_key(key_id: &str, spec: KeySpec) -> KeyRecord {
+        let usage = spec.resolve_usage(None).unwrap_or(KeyUsage::GenerateVerifyMac);
+        let material = MaterialVersion {
+            version: 0,
+            material_id: "0".repeat(64),
+            sealed: vec![1, 2, 3],
+            created: 0,
+            rotation_type: None,
+        };
         KeyRecord {
-            key_id: key_id.into(),
-            creation_date: 0,
-            description: String::new(),
-            key_spec: spec,
-            key_usage: spec.resolve_usage(None).unwrap_or(KeyUsage::GenerateVerifyMac),
-            origin: Origin::AwsKms,
-            state: KeyState::Enabled,
-            multi_region: false,
-            deletion_date: None,
-            pending_window_days: None,
-            tags: BTreeMap::new(),
-            materials: vec![MaterialVersion {
-                version: 0,
-                material_id: "0".repeat(64),
-                sealed: vec![1, 2, 3],
-                created: 0,
-                rotation_type: None,
-            }],
-            public_key: Vec::new(),
-            rotation: RotationSchedule::default(),
-            on_demand_rotations: 0,
-            import: None,
-            policy: None,
-            key_manager: crate::spec::KeyManager::Customer,
-            service: None,
+            materials: vec![material],
+            ..KeyRecord::new(key_id.into(), 0, spec, usage, Origin::AwsKms)
         }
     }
 

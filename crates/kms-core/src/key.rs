@@ -216,6 +216,38 @@ impl KeyChange {
 }
 
 impl KeyRecord {
+    /// A new enabled customer managed key of `key_spec`/`key_usage`/`origin`, without material,
+    /// description, tags or policy; callers set what differs with struct update syntax.
+    pub fn new(
+        key_id: String,
+        creation_date: UnixMillis,
+        key_spec: KeySpec,
+        key_usage: KeyUsage,
+        origin: Origin,
+    ) -> Self {
+        Self {
+            key_id,
+            creation_date,
+            description: String::new(),
+            key_spec,
+            key_usage,
+            origin,
+            state: KeyState::Enabled,
+            multi_region: false,
+            deletion_date: None,
+            pending_window_days: None,
+            tags: BTreeMap::new(),
+            materials: Vec::new(),
+            public_key: Vec::new(),
+            rotation: RotationSchedule::default(),
+            on_demand_rotations: 0,
+            import: None,
+            policy: None,
+            key_manager: KeyManager::Customer,
+            service: None,
+        }
+    }
+
     pub fn current_material(&self) -> KmsResult<&MaterialVersion> {
         self.materials.last().ok_or_else(|| {
             if self.origin == Origin::External {
@@ -590,26 +622,10 @@ mod tests {
     }
 
     fn key(spec: KeySpec) -> KeyRecord {
+        let usage = spec.resolve_usage(None).unwrap_or(KeyUsage::GenerateVerifyMac);
         KeyRecord {
-            key_id: "k1".into(),
-            creation_date: 0,
-            description: String::new(),
-            key_spec: spec,
-            key_usage: spec.resolve_usage(None).unwrap_or(KeyUsage::GenerateVerifyMac),
-            origin: Origin::AwsKms,
-            state: KeyState::Enabled,
-            multi_region: false,
-            deletion_date: None,
-            pending_window_days: None,
-            tags: BTreeMap::new(),
             materials: vec![material(0, None)],
-            public_key: Vec::new(),
-            rotation: RotationSchedule::default(),
-            on_demand_rotations: 0,
-            import: None,
-            policy: None,
-            key_manager: KeyManager::Customer,
-            service: None,
+            ..KeyRecord::new("k1".into(), 0, spec, usage, Origin::AwsKms)
         }
     }
 

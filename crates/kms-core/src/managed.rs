@@ -14,8 +14,7 @@
 use crate::error::{KmsError, KmsResult};
 use crate::ids::RegionScope;
 use crate::key::{DAY_MILLIS, KeyChange, KeyRecord, MaterialVersion, RotationSchedule, UnixMillis};
-use crate::spec::{KeyManager, KeySpec, KeyState, KeyUsage, Origin, RotationType};
-use std::collections::BTreeMap;
+use crate::spec::{KeyManager, KeySpec, KeyUsage, Origin, RotationType};
 
 /// Aliases under this prefix belong to service keys; no caller may create, move or delete them.
 pub const SERVICE_ALIAS_PREFIX: &str = "alias/aws/";
@@ -93,32 +92,26 @@ pub struct ServiceKeySpec<'a> {
 /// A new service key for `spec.service`: symmetric, enabled, rotating every year.
 pub fn new_service_key(scope: &RegionScope, spec: ServiceKeySpec<'_>) -> KeyRecord {
     KeyRecord {
-        key_id: spec.key_id,
-        creation_date: spec.now,
         description: format!(
             "Default key that protects my {} data when no other key is defined",
             spec.service
         ),
-        key_spec: KeySpec::SymmetricDefault,
-        key_usage: KeyUsage::EncryptDecrypt,
-        origin: Origin::AwsKms,
-        state: KeyState::Enabled,
-        multi_region: false,
-        deletion_date: None,
-        pending_window_days: None,
-        tags: BTreeMap::new(),
         materials: vec![spec.material],
-        public_key: Vec::new(),
         rotation: RotationSchedule {
             enabled: true,
             period_days: SERVICE_KEY_ROTATION_DAYS,
             next_rotation: Some(spec.now + u64::from(SERVICE_KEY_ROTATION_DAYS) * DAY_MILLIS),
         },
-        on_demand_rotations: 0,
-        import: None,
         policy: Some(service_key_policy(scope, spec.service, spec.principal_arn)),
         key_manager: KeyManager::Aws,
         service: Some(spec.service.to_string()),
+        ..KeyRecord::new(
+            spec.key_id,
+            spec.now,
+            KeySpec::SymmetricDefault,
+            KeyUsage::EncryptDecrypt,
+            Origin::AwsKms,
+        )
     }
 }
 
@@ -249,7 +242,7 @@ mod tests {
             KeyChange::ScheduleDeletion { window_days: 7 },
             KeyChange::CancelDeletion,
             KeyChange::Describe { description: "mine".into() },
-            KeyChange::Tag { tags: BTreeMap::from([("a".into(), "b".into())]) },
+            KeyChange::Tag { tags: std::collections::BTreeMap::from([("a".into(), "b".into())]) },
             KeyChange::Untag { tag_keys: vec!["a".into()] },
         ];
         for change in invalid_state {

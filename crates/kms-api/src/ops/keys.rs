@@ -8,9 +8,9 @@ use crate::convert::{enum_in, enum_out, timestamp};
 use crate::kms::Kms;
 use kms_core::command::Command;
 use kms_core::ids::{check_length, new_key_id};
-use kms_core::key::{DEFAULT_PENDING_WINDOW_DAYS, KeyChange, KeyRecord, RotationSchedule, validate_tags};
+use kms_core::key::{DEFAULT_PENDING_WINDOW_DAYS, KeyChange, KeyRecord, validate_tags};
 use kms_core::policy::{Action, keys};
-use kms_core::spec::{KeyManager, KeySpec, KeyState, KeyUsage, Origin};
+use kms_core::spec::{KeySpec, KeyState, KeyUsage, Origin};
 use kms_core::state::Keys;
 use kms_core::{KmsError, KmsResult};
 use kms_proto::v1 as pb;
@@ -65,26 +65,13 @@ impl Kms {
 
         let external = origin == Origin::External;
         let mut key = KeyRecord {
-            key_id: new_key_id(multi_region),
-            creation_date: self.now(),
             description,
-            key_spec,
-            key_usage,
-            origin,
             // An EXTERNAL key starts without material and waits for ImportKeyMaterial.
             state: if external { KeyState::PendingImport } else { KeyState::Enabled },
             multi_region,
-            deletion_date: None,
-            pending_window_days: None,
             tags,
-            materials: Vec::new(),
-            public_key: Vec::new(),
-            rotation: RotationSchedule::default(),
-            on_demand_rotations: 0,
-            import: None,
             policy: req.policy,
-            key_manager: KeyManager::Customer,
-            service: None,
+            ..KeyRecord::new(new_key_id(multi_region), self.now(), key_spec, key_usage, origin)
         };
         if let Some(policy) = &key.policy {
             let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
