@@ -99,12 +99,12 @@ impl RaftLogReader<TypeConfig> for LogReader {
 /// The Raft log store of one node.
 pub(crate) struct LogStore {
     reader: LogReader,
-    flusher: mpsc::Sender<IOFlushed<TypeConfig>>,
+    flusher: Flusher,
 }
 
 impl LogStore {
     pub(crate) fn new(db: Db) -> io::Result<Self> {
-        let flusher = spawn_flusher(db.clone())?;
+        let flusher = Flusher::spawn(db.clone())?;
         Ok(Self { reader: LogReader { db }, flusher })
     }
 
@@ -121,22 +121,52 @@ impl LogStore {
 }
 
 /// One OS thread per log store fsyncs the WAL for queued appends and then reports them flushed,
-/// in order. It exits when the store (the only sender) is dropped.
-fn spawn_flusher(db: Db) -> io::Result<mpsc::Sender<IOFlushed<TypeConfig>>> {
-    let (tx, rx) = mpsc::channel::<IOFlushed<TypeConfig>>();
-    std::thread::Builder::new().name("raft-log-flush".into()).spawn(move || {
-        while let Ok(first) = rx.recv() {
-            let mut pending = vec![first];
-            pending.extend(rx.try_iter());
-            let result = db.flush_wal(true).map_err(|e| e.to_string());
-            for callback in pending {
-                callback.io_completed(
-                    result.clone().map_err(|e| io::Error::other(format!("rocksdb: fsync WAL: {e}"))),
-                );
+/// in order.
+///
+/// The thread holds a database handle, so dropping the flusher also joins the thread: the handle
+/// is released before the drop returns. Were it released later, on its own, a process that
+/// returns from `main` meanwhile would close RocksDB under its already-destroyed static mutexes,
+/// and abort ("pthread lock: Invalid argument").
+struct Flusher {
+    /// `None` only inside `drop`, where closing the channel is what stops the thread.
+    queue: Option<mpsc::Sender<IOFlushed<TypeConfig>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    fn spawn(db: Db) -> io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<IOFlushed<TypeConfig>>();
+        let thread = std::thread::Builder::new().name("raft-log-flush".into()).spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut pending = vec![first];
+                pending.extend(rx.try_iter());
+                let result = db.flush_wal(true).map_err(|e| e.to_string());
+                for callback in pending {
+                    callback.io_completed(
+                        result.clone().map_err(|e| io::Error::other(format!("rocksdb: fsync WAL: {e}"))),
+                    );
+                }
             }
+        })?;
+        Ok(Self { queue: Some(tx), thread: Some(thread) })
+    }
+
+    /// Queues `callback` to be completed once the WAL holding everything written so far is synced.
+    fn queue(&self, callback: IOFlushed<TypeConfig>) -> io::Result<()> {
+        let stopped = || io::Error::other("raft log flusher thread has stopped");
+        self.queue.as_ref().ok_or_else(stopped)?.send(callback).map_err(|_| stopped())
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(thread) = self.thread.take() {
+            // Waits at most for the fsync in progress. A panic in the thread was already reported
+            // by the panic hook; there is nothing more to do with it here.
+            let _ = thread.join();
         }
-    })?;
-    Ok(tx)
+    }
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -193,7 +223,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         // Readable on return (memtable); durable once the flusher has synced the WAL.
         db::write(self.db(), batch, false, "append raft log")?;
-        self.flusher.send(callback).map_err(|_| io::Error::other("raft log flusher thread has stopped"))
+        self.flusher.queue(callback)
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
