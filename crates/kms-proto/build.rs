@@ -32,6 +32,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out_dir.join("kms_admin_descriptor.bin"), admin_fds.encode_to_vec())?;
     tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(admin_fds)?;
 
+    // kms.region.v1 (replication between regions): also on its own.
+    let region_fds = protox::compile([proto_root.join("kms/region/v1/region.proto")], [&proto_root])?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(region_fds)?;
+
     // Kubernetes KMS v2 (package `v2`), vendored verbatim from upstream: its own root, so its
     // package name cannot collide with ours.
     let upstream_root = proto_root.join("upstream");

@@ -434,8 +434,16 @@ expect_error("NotFoundException", kms.delete_alias, AliasName="alias/boto3-app")
 expect_error("NotFoundException", kms.describe_key, KeyId="alias/boto3-app")
 ok("DeleteAlias")
 
-# ---- a pending operation ----
-e = expect_error("UnsupportedOperationException", kms.replicate_key, KeyId=key, ReplicaRegion="eu-west-1")
-assert "ReplicateKey" in e.response["Error"]["Message"]
+# ---- multi-Region keys (one region here: tests/tests/multi_region.rs replicates for real) ----
+mrk = kms.create_key(MultiRegion=True)["KeyMetadata"]
+assert mrk["KeyId"].startswith("mrk-") and len(mrk["KeyId"]) == 36 and mrk["MultiRegion"]
+config = mrk["MultiRegionConfiguration"]
+assert config["MultiRegionKeyType"] == "PRIMARY" and config.get("ReplicaKeys", []) == []
+assert config["PrimaryKey"]["Arn"] == mrk["Arn"], config
+e = expect_error("ValidationException", kms.replicate_key, KeyId=mrk["KeyId"], ReplicaRegion="eu-west-1")
+assert "[regions.eu-west-1]" in e.response["Error"]["Message"]
+expect_error("UnsupportedOperationException", kms.update_primary_region, KeyId=key, PrimaryRegion="dev-1")
+ok("ReplicateKey")
+ok("UpdatePrimaryRegion")
 
 print(f"OK {len(seen)} operations: {' '.join(sorted(seen))}")

@@ -111,9 +111,10 @@ expect("unknown target", 400, "UnknownOperationException", *signed("Frobnicate",
 path, headers, body = signed("ListKeys", b"{}")
 headers["X-Amz-Target"] = "KMS.ListKeys"
 expect("foreign target prefix (re-signed)", 400, "InvalidSignatureException", path, headers, body)
-expect("pending operation", 400, "UnsupportedOperationException",
-       *signed("ReplicateKey", b'{"KeyId": "k", "ReplicaRegion": "eu-west-1"}'),
-       message_contains=["ReplicateKey"])
+mrk = ok("create a multi-Region key", "CreateKey", b'{"MultiRegion": true}')["KeyMetadata"]["KeyId"]
+expect("ReplicateKey to a region the deployment lacks", 400, "ValidationException",
+       *signed("ReplicateKey", json.dumps({"KeyId": mrk, "ReplicaRegion": "eu-west-9"}).encode()),
+       message_contains=["eu-west-9", "[regions.eu-west-9]"])
 big = b'{"KeyId": "' + b"k" * (300 * 1024) + b'"}'
 expect("oversized body (300 KiB)", 413, "ValidationException", *signed("DescribeKey", big))
 

@@ -433,6 +433,8 @@ pub struct Cluster {
     extra_config: String,
     /// Environment variables of every kmsd.
     env: Vec<(String, String)>,
+    /// The region's name (`e2e-1` unless [`prepare`](Self::prepare) names it).
+    region: String,
     pub nodes: std::collections::BTreeMap<u64, ClusterNode>,
 }
 
@@ -462,6 +464,20 @@ impl Cluster {
     /// A fresh region of `n` nodes with Raft `raft_tuning`, `extra` TOML appended to every node's
     /// config (`{node_dir}` becomes the node's directory) and `env` set for every kmsd.
     pub async fn start_full(n: u64, raft_tuning: &str, extra: &str, env: &[(&str, &str)]) -> Cluster {
+        let mut cluster = Self::prepare_full(n, "e2e-1", raft_tuning, env);
+        cluster.append_config(extra);
+        cluster.launch().await;
+        cluster
+    }
+
+    /// Region `region` of `n` nodes with their directories and ports chosen but not started, so
+    /// that another region's configuration can name its endpoints first; then
+    /// [`launch`](Self::launch). Each region gets its own root key.
+    pub fn prepare(n: u64, region: &str) -> Cluster {
+        Self::prepare_full(n, region, TEST_RAFT_TUNING, &[])
+    }
+
+    fn prepare_full(n: u64, region: &str, raft_tuning: &str, env: &[(&str, &str)]) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let root_key = tmp.path().join("root.key");
         write_root_key(&root_key);
@@ -469,24 +485,44 @@ impl Cluster {
             tmp,
             root_key,
             raft_tuning: raft_tuning.to_string(),
-            extra_config: extra.to_string(),
+            extra_config: String::new(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            region: region.to_string(),
             nodes: Default::default(),
         };
-        let ids: Vec<u64> = (1..=n).collect();
-        let placed: Vec<ClusterNode> = ids.iter().map(|id| cluster.place(*id)).collect();
-        let initial: std::collections::BTreeMap<u64, String> =
-            placed.iter().map(|node| (node.id, node.raft_listen.to_string())).collect();
-        for mut node in placed {
-            cluster.write_config(&node, &initial);
-            node.spawn();
-            cluster.nodes.insert(node.id, node);
+        for id in 1..=n {
+            let node = cluster.place(id);
+            cluster.nodes.insert(id, node);
         }
-        for node in cluster.nodes.values_mut() {
+        cluster
+    }
+
+    /// The client endpoints (`host:port`) of every node.
+    pub fn client_endpoints(&self) -> Vec<String> {
+        self.nodes.values().map(|node| node.listen.to_string()).collect()
+    }
+
+    /// Appends TOML to every node's configuration (`{node_dir}` becomes the node's directory);
+    /// takes effect for nodes started or restarted afterwards.
+    pub fn append_config(&mut self, extra: &str) {
+        self.extra_config.push_str(extra);
+        self.extra_config.push('\n');
+    }
+
+    /// Starts the prepared nodes as a fresh region (the first initializes it with all as
+    /// voters) and waits until every node knows the same leader.
+    pub async fn launch(&mut self) {
+        let initial: std::collections::BTreeMap<u64, String> =
+            self.nodes.values().map(|node| (node.id, node.raft_listen.to_string())).collect();
+        let ids: Vec<u64> = initial.keys().copied().collect();
+        for id in &ids {
+            self.write_config(&self.nodes[id], &initial);
+            self.nodes.get_mut(id).unwrap().spawn();
+        }
+        for node in self.nodes.values_mut() {
             node.wait_serving().await;
         }
-        cluster.wait_converged(&ids, Duration::from_secs(30)).await;
-        cluster
+        self.wait_converged(&ids, Duration::from_secs(30)).await;
     }
 
     /// Directory and free ports for a new node (not started).
@@ -517,12 +553,13 @@ impl Cluster {
         join: &[String],
     ) {
         let mut text = format!(
-            "node_id = {}\ndata_dir = {:?}\nlisten = \"{}\"\nraft_listen = \"{}\"\nregion = \"e2e-1\"\n\
+            "node_id = {}\ndata_dir = {:?}\nlisten = \"{}\"\nraft_listen = \"{}\"\nregion = {:?}\n\
              account = \"111122223333\"\nroot_key_file = {:?}\nmaintenance_interval_secs = 3600\n",
             node.id,
             node.data_dir(),
             node.listen,
             node.raft_listen,
+            self.region,
             self.root_key
         );
         if !join.is_empty() {

@@ -49,7 +49,7 @@ async fn no_plaintext_key_material_or_data_at_rest() {
         raft_advertise: raft_port.to_string(),
         ..RegionConfig::default()
     };
-    let region = Region::open(config, Arc::new(KmsStateMachine)).await.unwrap();
+    let region = Region::open(config, Arc::new(KmsStateMachine::new("e2e-1"))).await.unwrap();
     let keys = Keys::new(&region.reader()).all_keys().unwrap();
     region.shutdown().await.unwrap();
     drop(region);

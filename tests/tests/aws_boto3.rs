@@ -34,7 +34,7 @@ async fn boto3_drives_every_implemented_operation() {
     let node = Node::start(&dir.path().join("node")).await;
     let stdout = run_python(&node, "boto3_suite.py");
     let last = stdout.lines().last().unwrap();
-    assert!(last.starts_with("OK 52 operations:"), "{last}");
+    assert!(last.starts_with("OK 54 operations:"), "{last}");
     // The log names operation, status and principal, and never a body or secret.
     let log = node.log_text();
     assert!(log.contains("operation=\"Encrypt\"") && log.contains("principal=\"dev\""), "{}", tail(&log, 20));

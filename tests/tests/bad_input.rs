@@ -141,13 +141,18 @@ async fn key_last_usage_is_tracked() {
 }
 
 #[tokio::test]
-async fn operations_not_built_yet_answer_unimplemented_naming_the_operation() {
+async fn operations_this_node_cannot_do_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("node")).await;
     let mut c = node.client().await;
-    let status = c.replicate_key(pb::ReplicateKeyRequest::default()).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert!(status.message().contains("ReplicateKey"), "{status:?}");
+    // A node with no other regions configured cannot replicate a multi-Region key.
+    let create = pb::CreateKeyRequest { multi_region: Some(true), ..Default::default() };
+    let mrk = c.create_key(create).await.unwrap().into_inner().key_metadata.unwrap().key_id;
+    let replicate =
+        pb::ReplicateKeyRequest { key_id: mrk, replica_region: "eu-west-9".into(), ..Default::default() };
+    let status = c.replicate_key(replicate).await.unwrap_err();
+    assert_eq!(exception(&status), "ValidationException");
+    assert!(status.message().contains("[regions.eu-west-9]"), "{status:?}");
     // Custom key stores will never exist here: a plain UnsupportedOperationException.
     let status = c.create_custom_key_store(pb::CreateCustomKeyStoreRequest::default()).await.unwrap_err();
     assert_eq!(exception(&status), "UnsupportedOperationException");

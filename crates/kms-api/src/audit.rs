@@ -281,7 +281,7 @@ impl AuditFields for pb::ReEncryptResponse {
 // Grants and key policies. The policy document and grant constraints are not recorded.
 key_id! {
     CreateGrantRequest, ListGrantsRequest, RevokeGrantRequest, GetKeyPolicyRequest,
-    PutKeyPolicyRequest, ListKeyPoliciesRequest,
+    PutKeyPolicyRequest, ListKeyPoliciesRequest, ReplicateKeyRequest, UpdatePrimaryRegionRequest,
 }
 
 key_from! {
@@ -291,5 +291,5 @@ key_from! {
 no_fields! {
     CreateGrantResponse, ListGrantsResponse, ListRetirableGrantsRequest, ListRetirableGrantsResponse,
     RetireGrantResponse, RevokeGrantResponse, GetKeyPolicyResponse, PutKeyPolicyResponse,
-    ListKeyPoliciesResponse,
+    ListKeyPoliciesResponse, ReplicateKeyResponse, UpdatePrimaryRegionResponse,
 }

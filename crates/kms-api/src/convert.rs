@@ -89,6 +89,28 @@ fn expiration_model(key: &KeyRecord) -> i32 {
     }
 }
 
+/// DescribeKey's MultiRegionConfiguration of key `key_id` as seen from the region of `scope`.
+pub(crate) fn multi_region_configuration(
+    key_id: &str,
+    config: &kms_core::multi_region::MultiRegionConfig,
+    scope: &kms_core::ids::RegionScope,
+) -> pb::MultiRegionConfiguration {
+    let related = |region: &str| pb::MultiRegionKey {
+        arn: kms_core::ids::RegionScope { region: region.to_string(), ..scope.clone() }.key_arn(key_id),
+        region: region.to_string(),
+    };
+    let key_type = if config.is_primary(&scope.region) {
+        pb::MultiRegionKeyType::Primary
+    } else {
+        pb::MultiRegionKeyType::Replica
+    };
+    pb::MultiRegionConfiguration {
+        multi_region_key_type: key_type.into(),
+        primary_key: Some(related(&config.primary_region)),
+        replica_keys: config.replica_regions.iter().map(|region| related(region)).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,14 +80,6 @@ fn with_exception(mut status: Status, exception: &'static str) -> Status {
     status
 }
 
-/// Operations a later release delivers: a clear answer, never a panic.
-fn not_yet(operation: &str) -> Status {
-    with_exception(
-        Status::unimplemented(format!("{operation} is not implemented by this server yet")),
-        ErrorKind::UnsupportedOperationException.name(),
-    )
-}
-
 /// The principal behind a request, or the gRPC status that refuses it.
 pub fn authenticate<T>(authn: &Authenticator, request: &Request<T>) -> Result<String, Status> {
     principal_of(authn, request).map_err(unauthenticated)
@@ -177,7 +169,6 @@ fn insert_request_id(metadata: &mut tonic::metadata::MetadataMap, caller: &Calle
 macro_rules! grpc_api {
     (
         implemented { $($op:ident: $name:literal, $req:ident => $resp:ident;)* }
-        pending { $($pending:ident: $pname:literal, $preq:ident => $presp:ident;)* }
     ) => {
         #[tonic::async_trait]
         impl KeyManagementService for GrpcApi {
@@ -188,14 +179,6 @@ macro_rules! grpc_api {
                     let result =
                         self.kms.audited(Api::Grpc, $name, &caller, request, |r| self.kms.$op(&caller, r)).await;
                     answer(&caller, result)
-                }
-            )*
-            $(
-                async fn $pending(&self, request: Request<pb::$preq>) -> Result<Response<pb::$presp>, Status> {
-                    let caller = self.caller_of($pname, &request)?;
-                    let refused = not_yet($pname);
-                    self.kms.audit_refused(Api::Grpc, $pname, &caller, ErrorKind::UnsupportedOperationException.name());
-                    Err(with_request_id(refused, &caller))
                 }
             )*
         }

@@ -46,6 +46,10 @@ pub struct Kms {
     pub(crate) policies: Arc<crate::authz::PolicyCache>,
     /// Principals registered as integrated services ([`Kms::with_services`]).
     pub(crate) services: Arc<std::collections::BTreeSet<String>>,
+    /// The other regions of the deployment ([`Kms::with_peer_regions`]).
+    pub(crate) peers: Arc<crate::regions::PeerRegions>,
+    /// This region's replication key pair, derived from the root key.
+    pub(crate) replication_key: Arc<kms_crypto::ReplicationKeyPair>,
 }
 
 impl Kms {
@@ -57,6 +61,7 @@ impl Kms {
     pub fn with_clock(region: Region, root_key: RootKey, scope: RegionScope, clock: Arc<dyn Clock>) -> Self {
         Self {
             region,
+            replication_key: Arc::new(kms_crypto::ReplicationKeyPair::derive(&root_key)),
             root_key: Arc::new(root_key),
             scope,
             clock,
@@ -65,7 +70,14 @@ impl Kms {
             throttle: None,
             policies: Arc::default(),
             services: Arc::default(),
+            peers: Arc::default(),
         }
+    }
+
+    /// The service, knowing the other regions of its deployment (multi-Region keys).
+    pub fn with_peer_regions(mut self, peers: crate::regions::PeerRegions) -> Self {
+        self.peers = Arc::new(peers);
+        self
     }
 
     pub fn region(&self) -> &Region {
@@ -132,7 +144,12 @@ impl Kms {
     }
 
     pub(crate) fn metadata(&self, key: &KeyRecord) -> pb::KeyMetadata {
-        convert::key_metadata(key, self.key_arn(&key.key_id), &self.scope.account)
+        let mut metadata = convert::key_metadata(key, self.key_arn(&key.key_id), &self.scope.account);
+        metadata.multi_region_configuration = key
+            .multi_region_config
+            .as_ref()
+            .map(|config| convert::multi_region_configuration(&key.key_id, config, &self.scope));
+        metadata
     }
 
     /// New material for a key of `spec`, sealed for version `version` of `key_id`, and the DER

@@ -21,6 +21,7 @@ mod maintenance;
 pub mod metrics;
 mod operations;
 mod ops;
+pub mod regions;
 mod service_keys;
 /// Per-principal request rate limits (ThrottlingException).
 pub mod throttle;

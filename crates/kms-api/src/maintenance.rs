@@ -39,7 +39,11 @@ impl Kms {
             Err(err) => tracing::warn!(error = %err, "expiring imported key material failed; will retry"),
         }
         let mut rotated = 0;
-        for key in keys.iter().filter(|k| k.is_due_for_rotation(now)) {
+        // A multi-Region key rotates in its primary's region; replicas receive the material.
+        let rotates_here = |k: &&kms_core::key::KeyRecord| {
+            k.multi_region_config.as_ref().is_none_or(|c| c.is_primary(&self.scope.region))
+        };
+        for key in keys.iter().filter(|k| k.is_due_for_rotation(now)).filter(rotates_here) {
             match self.rotate(key, RotationType::Automatic).await {
                 Ok(_) => rotated += 1,
                 Err(err) => {

@@ -79,6 +79,7 @@ pub struct Metrics {
     /// Requests refused by the per-principal rate limits (throttle.rs), by front end and operation.
     throttled: Family<LatencyLabels, Counter>,
     raft: RaftGauges,
+    replication: ReplicationGauges,
     /// The audit log's counters, read at each scrape once [`Metrics::observe_audit`] names it.
     audit: Arc<AuditCollector>,
     /// Method names by gRPC service name (kms.v1 and kms.admin.v1), from the compiled-in
@@ -117,6 +118,7 @@ impl Metrics {
             throttled.clone(),
         );
         let raft = RaftGauges::register(&mut registry);
+        let replication = ReplicationGauges::register(&mut registry);
         let audit = Arc::new(AuditCollector::default());
         registry.register_collector(Box::new(audit.clone()));
         let mut services = BTreeMap::new();
@@ -134,7 +136,7 @@ impl Metrics {
                 }
             }
         }
-        Self { registry, requests, latency, throttled, raft, audit, services }
+        Self { registry, requests, latency, throttled, raft, replication, audit, services }
     }
 
     /// The (service, operation) of a gRPC request path `/<service>/<method>`, if the service is
@@ -186,6 +188,30 @@ impl Metrics {
         self.raft.observe(status);
     }
 
+    /// What this region's outbox owes `destination` (a configured region): entries, and the age
+    /// of the oldest in seconds (0 when empty).
+    pub fn observe_outbox(&self, destination: &str, entries: u64, lag_seconds: f64) {
+        let labels = DestinationLabels { destination: destination.to_string() };
+        self.replication
+            .outbox_entries
+            .get_or_create(&labels)
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        self.replication.lag_seconds.get_or_create(&labels).set(lag_seconds);
+    }
+
+    /// The outcome of one push to `destination`; `at_seconds` is the Unix time of a success.
+    pub fn record_push(&self, destination: &str, success_at_seconds: Option<f64>) {
+        let labels = DestinationLabels { destination: destination.to_string() };
+        match success_at_seconds {
+            Some(at) => {
+                self.replication.last_push.get_or_create(&labels).set(at);
+            }
+            None => {
+                self.replication.push_failures.get_or_create(&labels).inc();
+            }
+        }
+    }
+
     /// Reports the counters of `log` from now on (the node's one audit log; later calls are
     /// ignored).
     pub fn observe_audit(&self, log: kms_audit::AuditLog) {
@@ -200,6 +226,57 @@ impl Metrics {
             tracing::error!(error = %err, "encoding the metrics failed");
         }
         text
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DestinationLabels {
+    destination: String,
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+/// Replication of multi-Region keys from this region, by destination region (labels bounded by
+/// the configured regions). Updated by the leader's replicator; other nodes leave them unset.
+#[derive(Debug)]
+struct ReplicationGauges {
+    outbox_entries: Family<DestinationLabels, Gauge>,
+    lag_seconds: Family<DestinationLabels, FloatGauge>,
+    last_push: Family<DestinationLabels, FloatGauge>,
+    push_failures: Family<DestinationLabels, Counter>,
+}
+
+impl ReplicationGauges {
+    fn register(registry: &mut Registry) -> Self {
+        let gauges = Self {
+            outbox_entries: Family::default(),
+            lag_seconds: Family::default(),
+            last_push: Family::default(),
+            push_failures: Family::default(),
+        };
+        let replication = registry.sub_registry_with_prefix("kms_replication");
+        replication.register(
+            "outbox_entries",
+            "Multi-Region key updates queued for a destination region and not yet acknowledged",
+            gauges.outbox_entries.clone(),
+        );
+        replication.register_with_unit(
+            "lag",
+            "Age of the oldest update queued for a destination region (0 when none is queued)",
+            Unit::Seconds,
+            gauges.lag_seconds.clone(),
+        );
+        replication.register(
+            "last_push_timestamp_seconds",
+            "Unix time of the last push a destination region acknowledged",
+            gauges.last_push.clone(),
+        );
+        replication.register(
+            "push_failures",
+            "Pushes to a destination region that failed (unreachable, refused, timed out)",
+            gauges.push_failures.clone(),
+        );
+        gauges
     }
 }
 

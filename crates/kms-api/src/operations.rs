@@ -1,9 +1,8 @@
 //! Every AWS KMS operation, listed once: the `Kms` method, the AWS name, and the kms.v1 request
-//! and response types. `implemented` operations are `Kms` methods; `pending` ones are in the
-//! contract but answer "not implemented yet". Each front end (gRPC, AWS JSON) expands this one
+//! and response types; every one is a `Kms` method. Each front end (gRPC, AWS JSON) expands this one
 //! list with its own macro, so the front ends cannot disagree about what exists.
 
-/// Invokes `$front_end! { implemented { .. } pending { .. } }` with the operation list.
+/// Invokes `$front_end! { implemented { .. } }` with the operation list.
 macro_rules! kms_operations {
     ($front_end:ident) => {
         $front_end! {
@@ -60,8 +59,6 @@ macro_rules! kms_operations {
                 get_key_policy: "GetKeyPolicy", GetKeyPolicyRequest => GetKeyPolicyResponse;
                 put_key_policy: "PutKeyPolicy", PutKeyPolicyRequest => PutKeyPolicyResponse;
                 list_key_policies: "ListKeyPolicies", ListKeyPoliciesRequest => ListKeyPoliciesResponse;
-            }
-            pending {
                 replicate_key: "ReplicateKey", ReplicateKeyRequest => ReplicateKeyResponse;
                 update_primary_region: "UpdatePrimaryRegion", UpdatePrimaryRegionRequest => UpdatePrimaryRegionResponse;
             }

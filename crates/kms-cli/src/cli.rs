@@ -632,6 +632,10 @@ pub enum Command {
         key: KeyId,
         #[arg(long)]
         primary_region: String,
+        /// Disaster recovery (not in AWS): send to the replica's own region while the primary's
+        /// region is unreachable; that replica becomes the primary at once.
+        #[arg(long)]
+        force: bool,
     },
 
     // ----- Custom key stores -----

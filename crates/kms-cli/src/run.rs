@@ -665,11 +665,15 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
             }
         )
         .render(),
-        C::UpdatePrimaryRegion { key, primary_region } => call!(
+        C::UpdatePrimaryRegion { key, primary_region, force } => call!(
             client,
             "UpdatePrimaryRegion",
             update_primary_region,
-            v1::UpdatePrimaryRegionRequest { key_id: key.key_id, primary_region }
+            v1::UpdatePrimaryRegionRequest {
+                key_id: key.key_id,
+                primary_region,
+                force: force.then_some(true)
+            }
         )
         .render(),
 

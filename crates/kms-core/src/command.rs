@@ -10,6 +10,7 @@ use crate::key::{
     ImportParameters, KeyChange, KeyRecord, MAX_IMPORT_PARAMETERS_PER_KEY, MaterialImport, UnixMillis,
 };
 use crate::managed::{is_service_alias, service_alias};
+use crate::multi_region::{self, ReplicaInit, ReplicaUpdate};
 use crate::spec::KeyState;
 use crate::state::{self, AliasRecord, KeyUse, Keys};
 use crate::store::{StateMachineApp, StateWrite};
@@ -94,6 +95,33 @@ pub enum Command {
         key: KeyRecord,
         now: UnixMillis,
     },
+    /// ReplicateKey, in the primary's region (`crate::multi_region::replicate_key`).
+    ReplicateKey {
+        key_id: String,
+        replica_region: String,
+        init: ReplicaInit,
+        now: UnixMillis,
+    },
+    /// UpdatePrimaryRegion (`crate::multi_region::update_primary_region`).
+    UpdatePrimaryRegion {
+        key_id: String,
+        primary_region: String,
+        force: bool,
+        now: UnixMillis,
+    },
+    /// A multi-Region key update another region sent, its material already resealed under this
+    /// region's root key by the node that received it.
+    ApplyReplicaUpdate {
+        source_region: String,
+        seq: u64,
+        update: ReplicaUpdate,
+        now: UnixMillis,
+    },
+    /// Drops outbox entries a destination region acknowledged.
+    TrimOutbox {
+        destination_region: String,
+        through_seq: u64,
+    },
 }
 
 /// What an accepted command produced.
@@ -131,23 +159,36 @@ pub fn decode_result(bytes: &[u8]) -> CommandResult {
         .unwrap_or_else(|err| Err(KmsError::internal(format!("undecodable command response: {err}"))))
 }
 
-/// The KMS state machine, plugged into the replication layer.
-#[derive(Debug, Default)]
-pub struct KmsStateMachine;
+/// The KMS state machine of one region, plugged into the replication layer. It knows the
+/// region's name (the same on every node of the region) because multi-Region keys behave by
+/// whether this region is their primary.
+#[derive(Debug)]
+pub struct KmsStateMachine {
+    region: String,
+}
+
+impl KmsStateMachine {
+    pub fn new(region: impl Into<String>) -> Self {
+        Self { region: region.into() }
+    }
+}
 
 impl StateMachineApp for KmsStateMachine {
     fn apply(&self, command: &[u8], state: &mut dyn StateWrite) -> Vec<u8> {
-        let result = Command::decode(command).and_then(|command| apply(&command, state));
+        let result = Command::decode(command).and_then(|command| apply(&command, &self.region, state));
         encode_result(&result)
     }
 }
 
-pub fn apply(command: &Command, state: &mut dyn StateWrite) -> CommandResult {
+/// Applies `command` in `region`.
+pub fn apply(command: &Command, region: &str, state: &mut dyn StateWrite) -> CommandResult {
     match command {
         Command::CreateKey { key } => create_key(key, state),
         Command::ChangeKey { key_id, change, now } => {
             let mut key = Keys::new(&*state).key(key_id)?;
+            multi_region::check_change(region, &key, change)?;
             key.apply_change(change, *now)?;
+            multi_region::note_change(region, &mut key, change, *now, state)?;
             state::put_key(state, &key);
             Ok(CommandOutput::Key(Box::new(key)))
         }
@@ -179,6 +220,18 @@ pub fn apply(command: &Command, state: &mut dyn StateWrite) -> CommandResult {
             delete_grant(key_id, grant_id, state)
         }
         Command::CreateServiceKey { key, now } => create_service_key(key, *now, state),
+        Command::ReplicateKey { key_id, replica_region, init, now } => {
+            multi_region::replicate_key(region, key_id, replica_region, init, *now, state)
+        }
+        Command::UpdatePrimaryRegion { key_id, primary_region, force, now } => {
+            multi_region::update_primary_region(region, key_id, primary_region, *force, *now, state)
+        }
+        Command::ApplyReplicaUpdate { source_region, seq, update, now } => {
+            multi_region::apply_update(region, source_region, *seq, update, *now, state)
+        }
+        Command::TrimOutbox { destination_region, through_seq } => {
+            multi_region::trim_outbox(destination_region, *through_seq, state)
+        }
     }
 }
 
@@ -432,7 +485,7 @@ fn expire_imports(now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The real store is RocksDB behind Raft (tested in kms-replication and end to end); here a
     //! map stands in so the rules can be checked one command at a time.
     use super::*;
@@ -442,8 +495,11 @@ mod tests {
     use crate::store::{StateRead, StoreError};
     use std::collections::BTreeMap;
 
+    /// The region the commands of these tests are applied in.
+    pub(crate) const TEST_REGION: &str = "us-east-1";
+
     #[derive(Default)]
-    struct MapState(BTreeMap<Vec<u8>, Vec<u8>>);
+    pub(crate) struct MapState(pub(crate) BTreeMap<Vec<u8>, Vec<u8>>);
 
     impl StateRead for MapState {
         fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -490,7 +546,7 @@ mod tests {
 
     fn run(state: &mut MapState, command: Command) -> CommandResult {
         // Through the byte interface, as the replication layer calls it.
-        decode_result(&KmsStateMachine.apply(&command.encode(), state))
+        decode_result(&KmsStateMachine::new(TEST_REGION).apply(&command.encode(), state))
     }
 
     fn alias(name: &str, target: &str) -> Command {
@@ -691,7 +747,7 @@ mod tests {
         assert!(run(&mut state, Command::CreateKey { key: new_key("k1", KeySpec::Hmac256) }).is_err());
         assert!(run(&mut state, Command::DeleteAlias { alias_name: "alias/none".into() }).is_err());
         assert_eq!(state.0, before);
-        let garbage = decode_result(&KmsStateMachine.apply(b"not json", &mut state));
+        let garbage = decode_result(&KmsStateMachine::new(TEST_REGION).apply(b"not json", &mut state));
         assert_eq!(garbage.unwrap_err().kind, ErrorKind::KMSInternalException);
         assert_eq!(state.0, before);
     }

@@ -157,6 +157,15 @@ pub struct KeyRecord {
     /// `None` for customer managed keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// The primary and replica regions of a multi-Region key (`crate::multi_region`); `None` for
+    /// single-Region keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_region_config: Option<crate::multi_region::MultiRegionConfig>,
+    /// Material versions this region made as a multi-Region primary that a newer primary (a
+    /// forced promotion elsewhere) replaced with its own. Kept so that what they encrypted still
+    /// decrypts here; never used to encrypt and never replicated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub divergent_materials: Vec<MaterialVersion>,
 }
 
 /// A change to an existing key, as carried by a replicated command.
@@ -193,6 +202,12 @@ pub enum KeyChange {
 }
 
 impl KeyChange {
+    /// Whether the change is to a property related multi-Region keys share, which only the
+    /// primary may change and replication carries to the replicas.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Rotate { .. } | Self::EnableRotation { .. } | Self::DisableRotation)
+    }
+
     /// The AWS operation the change comes from, for messages.
     pub fn operation(&self) -> &'static str {
         match self {
@@ -245,6 +260,8 @@ impl KeyRecord {
             policy: None,
             key_manager: KeyManager::Customer,
             service: None,
+            multi_region_config: None,
+            divergent_materials: Vec::new(),
         }
     }
 
@@ -261,6 +278,14 @@ impl KeyRecord {
 
     pub fn material(&self, version: u32) -> Option<&MaterialVersion> {
         self.materials.get(version as usize).filter(|m| m.version == version)
+    }
+
+    /// Every material that may have encrypted under `version`: the key's own, then any divergent
+    /// one (see `divergent_materials`). Decryption tries them in this order.
+    pub fn decryption_materials(&self, version: u32) -> impl Iterator<Item = &MaterialVersion> {
+        self.material(version)
+            .into_iter()
+            .chain(self.divergent_materials.iter().filter(move |m| m.version == version))
     }
 
     /// The gate of every cryptographic operation (Encrypt, Decrypt, GenerateMac, ...).

@@ -11,6 +11,7 @@ pub mod grant;
 pub mod ids;
 pub mod key;
 pub mod managed;
+pub mod multi_region;
 pub mod policy;
 pub mod spec;
 pub mod state;

@@ -72,7 +72,7 @@ fn grant_key(key_id: &str, grant_id: &str) -> Vec<u8> {
 }
 
 /// The end of a prefix range: the prefix with its last byte incremented.
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
     if let Some(last) = end.last_mut() {
         *last += 1;
@@ -80,7 +80,7 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     end
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> KmsResult<T> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> KmsResult<T> {
     serde_json::from_slice(bytes)
         .map_err(|err| KmsError::internal(format!("stored {what} record is corrupt: {err}")))
 }

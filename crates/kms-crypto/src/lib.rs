@@ -29,6 +29,7 @@ pub mod import;
 pub mod mac;
 pub mod material;
 pub mod random;
+pub mod region_wrap;
 pub mod seal;
 mod secret;
 
@@ -42,6 +43,7 @@ pub use error::CryptoError;
 pub use mac::{MacAlgorithm, generate_mac, verify_mac};
 pub use material::{SymmetricKeySpec, generate_symmetric_material};
 pub use random::random_bytes;
+pub use region_wrap::{ReplicationKeyPair, WrapBinding, wrap_for_region};
 pub use seal::{RootKey, seal, unseal};
 pub use secret::SecretBytes;
 

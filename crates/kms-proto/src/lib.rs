@@ -29,6 +29,15 @@ pub mod admin {
     }
 }
 
+/// Generated code for package `kms.region.v1` (`proto/kms/region/v1/region.proto`): the
+/// `RegionReplication` service through which regions send each other multi-Region key updates.
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, missing_docs)]
+pub mod region {
+    pub mod v1 {
+        tonic::include_proto!("kms.region.v1");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of kms.admin.v1, for `tonic-reflection`.
 pub const ADMIN_FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("kms_admin_descriptor");
 

@@ -48,8 +48,10 @@ pub struct Config {
     /// join.rs); members of `initial_members` ignore it.
     #[serde(default)]
     pub join: Vec<String>,
-    /// Reserved for multi-region keys: the other regions' client endpoints
-    /// (`[regions.<name>] endpoint = "host:port"`). Accepted and checked, not used yet.
+    /// The other regions of the deployment, for multi-Region keys: each one's client endpoints
+    /// (`[regions.<name>] endpoints = ["host:port", ...]`, or one `endpoint`). This region's
+    /// leader delivers multi-Region key updates there, over mutual TLS with this node's
+    /// certificate when `[tls]` is set.
     #[serde(default)]
     pub regions: BTreeMap<String, OtherRegion>,
     /// How often due deletions and rotations are looked for.
@@ -214,12 +216,23 @@ impl std::fmt::Debug for AwsCredential {
     }
 }
 
-/// Another region of the same deployment (reserved for multi-region keys).
+/// Another region of the same deployment.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct OtherRegion {
-    /// Its client endpoint, `host:port`.
-    pub endpoint: String,
+    /// One client endpoint, `host:port` (a load-balanced Service, say).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Client endpoints of its nodes; requests are spread over those that answer.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+}
+
+impl OtherRegion {
+    /// Every configured endpoint.
+    pub fn all_endpoints(&self) -> Vec<String> {
+        self.endpoint.iter().chain(&self.endpoints).cloned().collect()
+    }
 }
 
 /// `[audit]`: where the audit log goes and what a full audit queue does.
@@ -347,8 +360,16 @@ impl Config {
             bail!("`join` has an empty endpoint");
         }
         for (name, other) in &self.regions {
-            if name.is_empty() || name.contains(':') || other.endpoint.is_empty() {
-                bail!("[regions.{name}] needs a region name without ':' and a non-empty endpoint");
+            let endpoints = other.all_endpoints();
+            if name.is_empty()
+                || name.contains(':')
+                || endpoints.is_empty()
+                || endpoints.iter().any(|e| e.trim().is_empty())
+            {
+                bail!("[regions.{name}] needs a region name without ':' and non-empty endpoints");
+            }
+            if *name == self.region {
+                bail!("[regions.{name}] is this node's own region; list only the other regions");
             }
         }
         if let Err(rule) = self.raft.validate() {
@@ -714,7 +735,7 @@ ca = "/etc/kms/tls/ca.crt"
         let regions =
             format!("{base}join = [\"kms-0:8300\"]\n[regions.us-east-1]\nendpoint = \"kms.us:8300\"\n");
         std::fs::write(&path, regions).unwrap();
-        assert_eq!(Config::load(&path).unwrap().regions["us-east-1"].endpoint, "kms.us:8300");
+        assert_eq!(Config::load(&path).unwrap().regions["us-east-1"].all_endpoints(), ["kms.us:8300"]);
     }
 
     #[test]

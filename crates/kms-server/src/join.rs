@@ -58,15 +58,7 @@ pub fn start(
 /// A channel to a member's client port for the `kms.admin.v1.ClusterAdmin` service; over mutual
 /// TLS when `tls` is given (a bare `host:port` then means https).
 pub async fn connect_admin(endpoint: &str, tls: Option<&ClientTlsConfig>) -> Result<Channel> {
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let url = if endpoint.contains("://") { endpoint.to_string() } else { format!("{scheme}://{endpoint}") };
-    let mut channel = Endpoint::from_shared(url)
-        .with_context(|| format!("join endpoint '{endpoint}' is not a valid URI"))?;
-    if let Some(tls) = tls {
-        channel = channel.tls_config(tls.clone()).with_context(|| format!("TLS settings for {endpoint}"))?;
-    }
-    channel
-        .connect_timeout(Duration::from_secs(3))
+    client_endpoint(endpoint, tls)?
         .timeout(CALL_TIMEOUT)
         .connect()
         .await
@@ -140,4 +132,17 @@ impl Joiner {
         admin.promote_learner(request).await.context("promoting this node to a voter")?;
         Ok(())
     }
+}
+
+/// The tonic endpoint of another node's client port, `host:port` or a URL; over mutual TLS
+/// when `tls` is given (a bare `host:port` then means https).
+pub fn client_endpoint(endpoint: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoint> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = if endpoint.contains("://") { endpoint.to_string() } else { format!("{scheme}://{endpoint}") };
+    let mut channel =
+        Endpoint::from_shared(url).with_context(|| format!("endpoint '{endpoint}' is not a valid URI"))?;
+    if let Some(tls) = tls {
+        channel = channel.tls_config(tls.clone()).with_context(|| format!("TLS settings for {endpoint}"))?;
+    }
+    Ok(channel.connect_timeout(Duration::from_secs(3)))
 }

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use kms_api::Kms;
 use kms_api::authn::Authenticator;
 use kms_api::grpc::GrpcApi;
+use kms_api::regions::PeerRegions;
+use kms_api::regions::service::ReplicationService;
 use kms_core::command::KmsStateMachine;
 use kms_core::ids::RegionScope;
 use kms_crypto::RootKey;
@@ -33,7 +35,8 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
         .with_audit(audit.clone())
         .with_throttle(kms_api::throttle::Throttle::new(config.rate_limits.limits()))
         .with_services(config.services.iter().cloned())
-        .map_err(|err| anyhow::anyhow!("services: {}", err.message))?;
+        .map_err(|err| anyhow::anyhow!("services: {}", err.message))?
+        .with_peer_regions(peer_regions(&config, tls.as_ref())?);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     crate::join::start(&config, &region, tls.as_ref(), stop_rx.clone())?;
@@ -56,6 +59,7 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
     }
     // The Kubernetes KMS v2 plugin on its unix socket, when configured.
     let kubernetes = crate::kubernetes::start(&kms, config.kubernetes.as_ref(), stop_rx.clone())?;
+    let replicator = tokio::spawn(kms_api::regions::replicator::run(kms.clone(), stop_rx.clone()));
     let maintenance = tokio::spawn(
         kms.clone().maintenance_loop(Duration::from_secs(config.maintenance_interval_secs.max(1)), stop_rx),
     );
@@ -85,6 +89,7 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = maintenance.await;
+    let _ = replicator.await;
     if let Some(kubernetes) = kubernetes {
         let _ = kubernetes.await;
     }
@@ -100,6 +105,23 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
     served
 }
 
+/// Lazily connected channels to the other regions' client endpoints, spread over each region's
+/// endpoints; over mutual TLS with this node's certificate when the node runs on TLS.
+fn peer_regions(config: &Config, tls: Option<&TlsMaterial>) -> Result<PeerRegions> {
+    let client_tls = tls.map(TlsMaterial::node_client);
+    let mut regions = std::collections::BTreeMap::new();
+    for (name, other) in &config.regions {
+        let endpoints = other
+            .all_endpoints()
+            .iter()
+            .map(|endpoint| crate::join::client_endpoint(endpoint, client_tls.as_ref()))
+            .collect::<Result<Vec<_>>>()
+            .with_context(|| format!("[regions.{name}]"))?;
+        regions.insert(name.clone(), tonic::transport::Channel::balance_list(endpoints.into_iter()));
+    }
+    Ok(PeerRegions::new(regions))
+}
+
 async fn open_region(config: &Config, tls: Option<&TlsMaterial>) -> Result<Region> {
     let region_config = RegionConfig {
         node_id: config.node_id,
@@ -110,7 +132,7 @@ async fn open_region(config: &Config, tls: Option<&TlsMaterial>) -> Result<Regio
         tls: tls.map(|tls| tls.transport(&config.region)),
         ..RegionConfig::default()
     };
-    let region = Region::open(region_config, Arc::new(KmsStateMachine))
+    let region = Region::open(region_config, Arc::new(KmsStateMachine::new(&config.region)))
         .await
         .context("opening the region (Raft log and state in RocksDB)")?;
     if config.is_bootstrap_node() {
@@ -215,6 +237,7 @@ pub async fn serve_grpc(
         .layer(kms_api::metrics::GrpcLayer::new(kms_api::metrics::installed()))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(ReplicationService::new(kms.clone(), authn.clone()).into_service())
         .add_service(GrpcApi::new(kms, authn).into_service())
         .add_service(admin)
         .serve_with_incoming_shutdown(tokio_stream_from(listener), shutdown)

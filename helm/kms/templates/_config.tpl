@@ -63,7 +63,7 @@ ca = "/etc/kms/tls/ca.crt"
 {{- end }}
 {{- range $name, $other := .Values.regions }}
 
-# Reserved for multi-region keys (not used yet).
+# Another region: multi-Region keys replicate to its client endpoint.
 [regions.{{ $name | toJson }}]
 endpoint = {{ $other.endpoint | toJson }}
 {{- end }}

@@ -32,15 +32,6 @@ impl AwsError {
         Self::new(400, "UnknownOperationException", message)
     }
 
-    /// A KMS operation this server does not implement yet.
-    pub fn not_yet(operation: &str) -> Self {
-        Self::new(
-            400,
-            ErrorKind::UnsupportedOperationException.name(),
-            format!("{operation} is not implemented by this server yet"),
-        )
-    }
-
     pub fn too_large(limit: usize) -> Self {
         Self::new(413, "ValidationException", format!("The request body is larger than {limit} bytes"))
     }

@@ -121,7 +121,7 @@ mod limits_tests {
             raft_advertise: "127.0.0.1:0".into(),
             ..RegionConfig::default()
         };
-        let region = Region::open(config, Arc::new(KmsStateMachine)).await.unwrap();
+        let region = Region::open(config, Arc::new(KmsStateMachine::new("test-1"))).await.unwrap();
         region.initialize([(1, region.raft_addr().to_string())].into()).await.unwrap();
         for _ in 0..100 {
             if region.is_leader() {

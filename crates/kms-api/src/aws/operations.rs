@@ -2,9 +2,8 @@
 //!
 //! The list itself is `crate::operations` (shared with the gRPC front end). Each implemented
 //! entry maps `TrentService.<Operation>` to the `Kms` method and its kms.v1 request and response
-//! types; the JSON crosses through the one [`Codec`]. Pending operations answer
-//! UnsupportedOperationException naming the operation, after their input is validated; names
-//! the service does not have answer UnknownOperationException.
+//! types; the JSON crosses through the one [`Codec`]. Names the service does not have answer
+//! UnknownOperationException.
 
 use super::codec::Codec;
 use super::error::AwsError;
@@ -20,21 +19,16 @@ const SERVICE: &str = "kms.v1.KeyManagementService";
 macro_rules! aws_operations {
     (
         implemented { $($method:ident: $name:literal, $req:ident => $resp:ident;)* }
-        pending { $($pending:ident: $pname:literal, $preq:ident => $presp:ident;)* }
     ) => {
         /// The operations this endpoint executes, by AWS name.
         pub const IMPLEMENTED: &[&str] = &[$($name),*];
-
-        /// The operations of the contract that answer "not implemented yet".
-        #[cfg(test)]
-        pub(crate) const PENDING: &[&str] = &[$($pname),*];
 
         #[cfg(test)]
         pub(crate) const TABLE: &[(&str, &str, &str, &str)] =
             &[$(($name, stringify!($method), stringify!($req), stringify!($resp))),*];
 
         /// Runs `operation` with the JSON `input` as `caller`; every call is audited once (input
-        /// that does not decode and operations not implemented as refusals).
+        /// that does not decode and unknown operations as refusals).
         pub async fn dispatch(
             kms: &Kms,
             codec: &Codec,
@@ -53,7 +47,7 @@ macro_rules! aws_operations {
                         codec.encode(concat!("kms.v1.", stringify!($resp)), &response)
                     }
                 )*
-                other => not_implemented(codec, other, input)
+                other => Err(unknown_operation(other))
                     .inspect_err(|e| kms.audit_refused(Api::Aws, other, caller, e.code)),
             }
         }
@@ -67,12 +61,8 @@ pub fn is_kms_operation(codec: &Codec, operation: &str) -> bool {
     codec.pool().get_service_by_name(SERVICE).is_some_and(|s| s.methods().any(|m| m.name() == operation))
 }
 
-pub(crate) fn not_implemented(codec: &Codec, operation: &str, input: &Json) -> Result<Json, AwsError> {
-    if !is_kms_operation(codec, operation) {
-        return Err(AwsError::unknown_operation(format!("Operation {operation} is not a KMS operation")));
-    }
-    codec.json_to_dynamic(&format!("kms.v1.{operation}Request"), input)?;
-    Err(AwsError::not_yet(operation))
+pub(crate) fn unknown_operation(operation: &str) -> AwsError {
+    AwsError::unknown_operation(format!("Operation {operation} is not a KMS operation"))
 }
 
 #[cfg(test)]
@@ -102,9 +92,7 @@ mod tests {
         let service = codec.pool().get_service_by_name(SERVICE).unwrap();
         assert_eq!(service.methods().len(), 54);
         for method in service.methods() {
-            let implemented_here = IMPLEMENTED.contains(&method.name());
-            let pending_here = PENDING.contains(&method.name());
-            assert!(implemented_here != pending_here, "{} must be in exactly one list", method.name());
+            assert!(IMPLEMENTED.contains(&method.name()), "{} is not implemented", method.name());
             assert_eq!(method.input().full_name(), format!("kms.v1.{}Request", method.name()));
             assert_eq!(method.output().full_name(), format!("kms.v1.{}Response", method.name()));
         }

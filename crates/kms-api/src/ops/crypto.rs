@@ -262,12 +262,22 @@ impl Kms {
         }
         self.authorize(&key, authz).await?;
         check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
-        let material = key.material(header.material_version).ok_or_else(|| {
-            KmsError::invalid_ciphertext("ciphertext names key material this key does not have")
-        })?;
-        let secret = self.unseal(&key, material)?;
-        let plaintext = kms_crypto::decrypt_blob(aes_key(&secret)?, blob, context).map_err(crypto_error)?;
-        let material_id = material.material_id.clone();
+        let mut failure =
+            KmsError::invalid_ciphertext("ciphertext names key material this key does not have");
+        // Usually one candidate; a multi-Region key may also hold divergent material under the
+        // same version (see `KeyRecord::divergent_materials`).
+        let mut opened = None;
+        for material in key.decryption_materials(header.material_version) {
+            let secret = self.unseal(&key, material)?;
+            match kms_crypto::decrypt_blob(aes_key(&secret)?, blob, context) {
+                Ok(plaintext) => {
+                    opened = Some((plaintext, material.material_id.clone()));
+                    break;
+                }
+                Err(err) => failure = crypto_error(err),
+            }
+        }
+        let (plaintext, material_id) = opened.ok_or(failure)?;
         Ok((key, plaintext, material_id))
     }
 

@@ -69,6 +69,8 @@ impl Kms {
             // An EXTERNAL key starts without material and waits for ImportKeyMaterial.
             state: if external { KeyState::PendingImport } else { KeyState::Enabled },
             multi_region,
+            multi_region_config: multi_region
+                .then(|| kms_core::multi_region::MultiRegionConfig::new_primary(&self.scope.region)),
             tags,
             policy: req.policy,
             ..KeyRecord::new(new_key_id(multi_region), self.now(), key_spec, key_usage, origin)

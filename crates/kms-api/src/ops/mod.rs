@@ -9,6 +9,7 @@ mod grants;
 mod import;
 mod keys;
 mod last_usage;
+mod multi_region;
 mod policies;
 mod rotation;
 mod tags;

@@ -43,7 +43,7 @@ pub async fn single_node(dir: &std::path::Path, clock: Arc<ManualClock>) -> Kms 
         raft_advertise: "127.0.0.1:0".into(),
         ..RegionConfig::default()
     };
-    let region = Region::open(config, Arc::new(KmsStateMachine)).await.unwrap();
+    let region = Region::open(config, Arc::new(KmsStateMachine::new(scope().region))).await.unwrap();
     let members = BTreeMap::from([(1, region.raft_addr().to_string())]);
     region.initialize(members).await.unwrap();
     for _ in 0..100 {
