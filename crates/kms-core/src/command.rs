@@ -117,6 +117,13 @@ pub enum Command {
         update: ReplicaUpdate,
         now: UnixMillis,
     },
+    /// News from another region that its replica of a key was deleted (for the primary).
+    ApplyReplicaDeleted {
+        source_region: String,
+        seq: u64,
+        key_id: String,
+        now: UnixMillis,
+    },
     /// Drops outbox entries a destination region acknowledged.
     TrimOutbox {
         destination_region: String,
@@ -208,7 +215,7 @@ pub fn apply(command: &Command, region: &str, state: &mut dyn StateWrite) -> Com
             state::delete_alias(state, alias_name);
             Ok(CommandOutput::Done)
         }
-        Command::PurgeDueKeys { now } => purge_due_keys(*now, state),
+        Command::PurgeDueKeys { now } => purge_due_keys(region, *now, state),
         Command::PutImportParameters { params, now } => put_import_parameters(params, *now, state),
         Command::ImportKeyMaterial { key_id, token_id, import, now } => {
             import_key_material(key_id, token_id, import, *now, state)
@@ -228,6 +235,9 @@ pub fn apply(command: &Command, region: &str, state: &mut dyn StateWrite) -> Com
         }
         Command::ApplyReplicaUpdate { source_region, seq, update, now } => {
             multi_region::apply_update(region, source_region, *seq, update, *now, state)
+        }
+        Command::ApplyReplicaDeleted { source_region, seq, key_id, now } => {
+            multi_region::apply_replica_deleted(region, source_region, *seq, key_id, *now, state)
         }
         Command::TrimOutbox { destination_region, through_seq } => {
             multi_region::trim_outbox(destination_region, *through_seq, state)
@@ -393,13 +403,14 @@ fn delete_grant(key_id: &str, grant_id: &str, state: &mut dyn StateWrite) -> Com
     Ok(CommandOutput::Done)
 }
 
-fn purge_due_keys(now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult {
+fn purge_due_keys(region: &str, now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult {
     let keys = Keys::new(&*state);
+    let due: Vec<KeyRecord> = keys.all_keys()?.into_iter().filter(|k| k.is_due_for_deletion(now)).collect();
     let mut purged = Vec::new();
     let mut doomed_aliases = Vec::new();
-    for key in keys.all_keys()?.into_iter().filter(|k| k.is_due_for_deletion(now)) {
+    for key in &due {
         doomed_aliases.extend(keys.aliases_of(&key.key_id)?.into_iter().map(|a| a.alias_name));
-        purged.push(key.key_id);
+        purged.push(key.key_id.clone());
     }
     let mut doomed_parameters = Vec::new();
     let mut doomed_grants = Vec::new();
@@ -407,6 +418,7 @@ fn purge_due_keys(now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult 
         doomed_parameters.extend(keys.import_parameters_of(key_id)?);
         doomed_grants.extend(keys.grants_of(key_id)?);
     }
+    multi_region::note_purged_replicas(region, &due, now, state)?;
     for key_id in &purged {
         state::delete_key(state, key_id);
     }

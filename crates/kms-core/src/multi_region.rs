@@ -125,14 +125,33 @@ impl ReplicaUpdate {
 }
 
 /// One key a destination region is owed: its current shared properties, and for a new replica
-/// its initial per-region properties.
+/// its initial per-region properties; or, sent to the primary's region, the news that this
+/// region's replica was deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     pub seq: u64,
     pub key_id: String,
     pub init: Option<ReplicaInit>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replica_deleted: bool,
     /// When the change was made (the proposer's clock): replication lag is measured from here.
     pub queued: UnixMillis,
+}
+
+impl OutboxEntry {
+    fn owed(key_id: &str, init: Option<ReplicaInit>, replica_deleted: bool, now: UnixMillis) -> Self {
+        Self { seq: 0, key_id: key_id.to_string(), init, replica_deleted, queued: now }
+    }
+}
+
+/// What one region sends another about a key (the body of a pushed entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RegionMessage {
+    Update(Box<ReplicaUpdate>),
+    /// The sending region's replica of `key_id` was deleted; sent to the primary's region.
+    ReplicaDeleted {
+        key_id: String,
+    },
 }
 
 /// What the outbox holds for one destination.
@@ -212,21 +231,19 @@ impl<'a, S: StateRead + ?Sized> Outbox<'a, S> {
     }
 }
 
-/// Queues `key_id` for `destination`. At most one entry per destination per command: reads
-/// during `apply` do not see this command's own writes.
-fn enqueue(
-    state: &mut dyn StateWrite,
-    destination: &str,
-    key_id: &str,
-    init: Option<ReplicaInit>,
-    now: UnixMillis,
-) -> KmsResult<()> {
+/// Queues `entries` for `destination`, numbering them. Call once per destination per command:
+/// reads during `apply` do not see this command's own writes, so a second call would reuse
+/// the same numbers.
+fn enqueue(state: &mut dyn StateWrite, destination: &str, entries: Vec<OutboxEntry>) -> KmsResult<()> {
     let seq_key = prefixed(OUTBOX_SEQ_PREFIX, destination);
-    let seq = read_u64(&*state, &seq_key)? + 1;
-    let entry = OutboxEntry { seq, key_id: key_id.to_string(), init, queued: now };
-    let bytes =
-        serde_json::to_vec(&entry).map_err(|e| KmsError::internal(format!("encode outbox entry: {e}")))?;
-    state.put(&outbox_key(destination, seq), &bytes);
+    let mut seq = read_u64(&*state, &seq_key)?;
+    for mut entry in entries {
+        seq += 1;
+        entry.seq = seq;
+        let bytes = serde_json::to_vec(&entry)
+            .map_err(|e| KmsError::internal(format!("encode outbox entry: {e}")))?;
+        state.put(&outbox_key(destination, seq), &bytes);
+    }
     state.put(&seq_key, &seq.to_be_bytes());
     Ok(())
 }
@@ -242,7 +259,7 @@ fn enqueue_for_all(
 ) -> KmsResult<()> {
     for destination in config.other_regions(region) {
         let init = new_replica.as_ref().filter(|(r, _)| *r == destination).map(|(_, init)| init.clone());
-        enqueue(state, &destination, &key.key_id, init, now)?;
+        enqueue(state, &destination, vec![OutboxEntry::owed(&key.key_id, init, false, now)])?;
     }
     Ok(())
 }
@@ -257,7 +274,9 @@ pub fn check_change(region: &str, key: &KeyRecord, change: &KeyChange) -> KmsRes
     }
 }
 
-/// After a shared property of a primary key changed: a new version, queued for every replica.
+/// After a change of a primary key: a shared property's change is a new version, queued for
+/// every replica; a deletion scheduled while replicas exist waits for them, without a date
+/// (PendingReplicaDeletion).
 pub fn note_change(
     region: &str,
     key: &mut KeyRecord,
@@ -265,11 +284,17 @@ pub fn note_change(
     now: UnixMillis,
     state: &mut dyn StateWrite,
 ) -> KmsResult<()> {
-    let Some(config) =
-        key.multi_region_config.as_mut().filter(|c| change.is_shared() && c.is_primary(region))
-    else {
+    let Some(config) = key.multi_region_config.as_mut().filter(|c| c.is_primary(region)) else {
         return Ok(());
     };
+    if matches!(change, KeyChange::ScheduleDeletion { .. }) && !config.replica_regions.is_empty() {
+        key.state = KeyState::PendingReplicaDeletion;
+        key.deletion_date = None;
+        return Ok(());
+    }
+    if !change.is_shared() {
+        return Ok(());
+    }
     config.version += 1;
     let config = config.clone();
     enqueue_for_all(region, key, &config, None, now, state)
@@ -435,6 +460,67 @@ fn take_shared(key: &mut KeyRecord, update: &ReplicaUpdate) {
     key.public_key = update.public_key.clone();
     key.rotation = update.rotation.clone();
     key.multi_region_config = Some(update.config.clone());
+}
+
+/// News from `source` that its replica of `key_id` was deleted, applied in the primary's region:
+/// the region leaves the key's replicas (a new version, queued for the remaining replicas), and
+/// a primary waiting in PendingReplicaDeletion for its last replica starts its own deletion
+/// window.
+pub fn apply_replica_deleted(
+    region: &str,
+    source: &str,
+    seq: u64,
+    key_id: &str,
+    now: UnixMillis,
+    state: &mut dyn StateWrite,
+) -> CommandResult {
+    let inbox_key = prefixed(INBOX_PREFIX, source);
+    if seq > read_u64(&*state, &inbox_key)? {
+        state.put(&inbox_key, &seq.to_be_bytes());
+    }
+    let Some(mut key) = Keys::new(&*state).get_key(key_id)? else { return Ok(CommandOutput::Done) };
+    let Some(mut config) = key.multi_region_config.clone().filter(|c| c.is_primary(region)) else {
+        // Not the primary here (any more): the news is the current primary's business.
+        return Ok(CommandOutput::Done);
+    };
+    if !config.replica_regions.remove(source) {
+        return Ok(CommandOutput::Done);
+    }
+    config.version += 1;
+    key.multi_region_config = Some(config.clone());
+    if key.state == KeyState::PendingReplicaDeletion && config.replica_regions.is_empty() {
+        let window = key.pending_window_days.unwrap_or(crate::key::DEFAULT_PENDING_WINDOW_DAYS);
+        key.state = KeyState::PendingDeletion;
+        key.deletion_date = Some(now + u64::from(window) * crate::key::DAY_MILLIS);
+    }
+    enqueue_for_all(region, &key, &config, None, now, state)?;
+    state::put_key(state, &key);
+    Ok(CommandOutput::Key(Box::new(key)))
+}
+
+/// Queues, for each primary's region, the news that this region's replicas `purged` were
+/// deleted (PurgeDueKeys).
+pub fn note_purged_replicas(
+    region: &str,
+    purged: &[KeyRecord],
+    now: UnixMillis,
+    state: &mut dyn StateWrite,
+) -> KmsResult<()> {
+    let mut by_primary: BTreeMap<&str, Vec<OutboxEntry>> = BTreeMap::new();
+    for key in purged {
+        if let Some(config) = key.multi_region_config.as_ref().filter(|c| !c.is_primary(region)) {
+            by_primary.entry(config.primary_region.as_str()).or_default().push(OutboxEntry::owed(
+                &key.key_id,
+                None,
+                true,
+                now,
+            ));
+        }
+    }
+    for (primary, entries) in by_primary {
+        enqueue(state, primary, entries)?;
+    }
+    Ok(())
 }
 
 /// TrimOutbox: drops the entries `destination` acknowledged, up to and including `through`.

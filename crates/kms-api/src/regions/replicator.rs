@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use kms_core::command::Command;
-use kms_core::multi_region::{Outbox, OutboxEntry, ReplicaUpdate};
+use kms_core::multi_region::{Outbox, OutboxEntry, RegionMessage, ReplicaUpdate};
 use kms_core::state::Keys;
 use kms_core::{KmsError, KmsResult};
 use kms_crypto::{WrapBinding, wrap_for_region};
@@ -186,14 +186,18 @@ impl Replicator {
         Ok(answer.public_key)
     }
 
-    /// The JSON body for `entry`: the key's current shared properties with its material wrapped
-    /// for `destination`. `None` when the key no longer exists here.
+    /// The JSON body for `entry`: the news of a deleted replica, or the key's current shared
+    /// properties with its material wrapped for `destination` (`None` when the key no longer
+    /// exists here).
     fn update_for(
         &self,
         destination: &str,
         public_key: &[u8],
         entry: &OutboxEntry,
     ) -> KmsResult<Option<Vec<u8>>> {
+        if entry.replica_deleted {
+            return encode(&RegionMessage::ReplicaDeleted { key_id: entry.key_id.clone() }).map(Some);
+        }
         let Some(key) = Keys::new(&self.kms.region().reader()).get_key(&entry.key_id)? else {
             return Ok(None);
         };
@@ -209,8 +213,10 @@ impl Replicator {
             material.sealed = wrap_for_region(public_key, &binding, secret.expose())
                 .map_err(|e| KmsError::internal(format!("wrapping material for {destination}: {e}")))?;
         }
-        serde_json::to_vec(&update)
-            .map(Some)
-            .map_err(|e| KmsError::internal(format!("encoding an update: {e}")))
+        encode(&RegionMessage::Update(Box::new(update))).map(Some)
     }
+}
+
+fn encode(message: &RegionMessage) -> KmsResult<Vec<u8>> {
+    serde_json::to_vec(message).map_err(|e| KmsError::internal(format!("encoding a region message: {e}")))
 }

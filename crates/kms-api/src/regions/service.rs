@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use kms_core::command::Command;
 use kms_core::ids::is_multi_region_key_id;
-use kms_core::multi_region::ReplicaUpdate;
+use kms_core::multi_region::{RegionMessage, ReplicaUpdate};
 use kms_crypto::WrapBinding;
 use kms_proto::region::v1 as pb;
 use kms_proto::region::v1::region_replication_server::{RegionReplication, RegionReplicationServer};
@@ -54,10 +54,24 @@ impl ReplicationService {
         }
     }
 
-    /// The update an entry carries, its material resealed under this region's root key.
-    fn reseal(&self, source: &str, body: &[u8]) -> Result<ReplicaUpdate, Status> {
-        let mut update: ReplicaUpdate = serde_json::from_slice(body)
-            .map_err(|e| Status::invalid_argument(format!("undecodable replica update: {e}")))?;
+    /// The command that applies an entry's message here, material resealed under this region's
+    /// root key.
+    fn command(&self, source: &str, seq: u64, body: &[u8]) -> Result<Command, Status> {
+        let message: RegionMessage = serde_json::from_slice(body)
+            .map_err(|e| Status::invalid_argument(format!("undecodable region message: {e}")))?;
+        let (source_region, now) = (source.to_string(), self.kms.now());
+        Ok(match message {
+            RegionMessage::Update(update) => {
+                Command::ApplyReplicaUpdate { source_region, seq, update: self.reseal(source, *update)?, now }
+            }
+            RegionMessage::ReplicaDeleted { key_id } => {
+                Command::ApplyReplicaDeleted { source_region, seq, key_id, now }
+            }
+        })
+    }
+
+    /// `update` with its material resealed under this region's root key.
+    fn reseal(&self, source: &str, mut update: ReplicaUpdate) -> Result<ReplicaUpdate, Status> {
         if !is_multi_region_key_id(&update.key_id) {
             return Err(Status::invalid_argument(format!("{} is not a multi-Region key id", update.key_id)));
         }
@@ -127,13 +141,7 @@ impl RegionReplication for ReplicationService {
         }
         let mut applied_through = 0;
         for entry in push.entries {
-            let update = self.reseal(&source, &entry.update)?;
-            let command = Command::ApplyReplicaUpdate {
-                source_region: source.clone(),
-                seq: entry.seq,
-                update,
-                now: self.kms.now(),
-            };
+            let command = self.command(&source, entry.seq, &entry.update)?;
             self.kms.propose(command).await.map_err(status)?;
             applied_through = entry.seq;
         }

@@ -45,14 +45,14 @@ impl Region {
     fn deliver(&mut self, to: &mut Region) {
         let entries = self.outbox(to.name);
         for entry in &entries {
-            let update = ReplicaUpdate::of(&self.key(), entry.init.clone()).unwrap();
-            to.run(Command::ApplyReplicaUpdate {
-                source_region: self.name.into(),
-                seq: entry.seq,
-                update,
-                now: 9,
-            })
-            .unwrap();
+            let (source_region, seq) = (self.name.to_string(), entry.seq);
+            let command = if entry.replica_deleted {
+                Command::ApplyReplicaDeleted { source_region, seq, key_id: entry.key_id.clone(), now: 9 }
+            } else {
+                let update = ReplicaUpdate::of(&self.key(), entry.init.clone()).unwrap();
+                Command::ApplyReplicaUpdate { source_region, seq, update, now: 9 }
+            };
+            to.run(command).unwrap();
         }
         if let Some(last) = entries.last() {
             self.run(Command::TrimOutbox { destination_region: to.name.into(), through_seq: last.seq })
@@ -287,4 +287,42 @@ fn versions_only_a_demoted_primary_made_are_set_aside() {
     assert_eq!(material_ids(&replica), material_ids(&b.key()), "C holds what the new primary holds");
     let aside: Vec<_> = replica.decryption_materials(1).map(|m| m.material_id.as_str()).collect();
     assert_eq!(aside, ["only-in-a-and-c"], "and can still decrypt what A encrypted under it");
+}
+
+#[test]
+fn a_primary_with_replicas_waits_for_their_deletion() {
+    let (mut a, mut b, mut c) = (primary(A), Region::new(B), Region::new(C));
+    replicate(&mut a, &mut b);
+    replicate(&mut a, &mut c);
+    let schedule = Command::ChangeKey {
+        key_id: MRK.into(),
+        change: KeyChange::ScheduleDeletion { window_days: 7 },
+        now: 10,
+    };
+    a.run(schedule.clone()).unwrap();
+    let waiting = a.key();
+    assert_eq!(
+        (waiting.state, waiting.deletion_date, waiting.pending_window_days),
+        (KeyState::PendingReplicaDeletion, None, Some(7))
+    );
+
+    let purge_after_window = |region: &mut Region| {
+        region.run(schedule.clone()).unwrap();
+        assert_eq!(region.key().state, KeyState::PendingDeletion, "a replica counts down at once");
+        region.run(Command::PurgeDueKeys { now: 10 + 8 * crate::key::DAY_MILLIS }).unwrap();
+        assert!(Keys::new(&region.state).get_key(MRK).unwrap().is_none());
+    };
+    purge_after_window(&mut b);
+    b.deliver(&mut a);
+    assert_eq!(a.config().replica_regions, BTreeSet::from([C.to_string()]));
+    assert_eq!(a.key().state, KeyState::PendingReplicaDeletion, "C still holds a replica");
+    a.deliver(&mut c);
+    assert_eq!(c.config().replica_regions, BTreeSet::from([C.to_string()]), "C learns B is gone");
+
+    purge_after_window(&mut c);
+    c.deliver(&mut a);
+    let counting = a.key();
+    assert_eq!(counting.state, KeyState::PendingDeletion);
+    assert_eq!(counting.deletion_date, Some(9 + 7 * crate::key::DAY_MILLIS), "the window starts now");
+    assert!(counting.multi_region_config.unwrap().replica_regions.is_empty());
 }
