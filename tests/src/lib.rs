@@ -279,11 +279,47 @@ pub struct ClusterNode {
     pub raft_listen: SocketAddr,
     stopped: bool,
     env: Vec<(String, String)>,
+    /// The harness's client identity when the region runs on TLS ([`Cluster::enable_tls`]).
+    tls: Option<ClientIdentity>,
+}
+
+/// Files of a client certificate, its key and the CA that issued the nodes' certificates.
+#[derive(Clone, Debug)]
+pub struct ClientIdentity {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl ClientIdentity {
+    pub fn tls_config(&self) -> tonic::transport::ClientTlsConfig {
+        let read =
+            |path: &Path| std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(read(&self.ca)))
+            .identity(tonic::transport::Identity::from_pem(read(&self.cert), read(&self.key)))
+    }
+
+    /// kmsctl's flags for this identity.
+    fn kmsctl_flags(&self) -> Vec<String> {
+        let path = |p: &Path| p.display().to_string();
+        ["--ca-bundle", &path(&self.ca), "--client-cert", &path(&self.cert), "--client-key", &path(&self.key)]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
 }
 
 impl ClusterNode {
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.listen)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.listen)
+    }
+
+    /// A channel to this node's client port (over TLS with the harness identity when the region
+    /// runs on TLS), connected lazily; every call bounded by `timeout`.
+    pub fn channel(&self, timeout: Duration) -> Channel {
+        lazy_channel_with(&self.endpoint(), timeout, self.tls.as_ref())
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -313,7 +349,7 @@ impl ClusterNode {
     /// A KMS client whose connection is made lazily and re-made after the node restarts; every
     /// call is bounded by `timeout`.
     pub fn client_with_timeout(&self, timeout: Duration) -> Client {
-        KeyManagementServiceClient::new(lazy_channel(&self.endpoint(), timeout))
+        KeyManagementServiceClient::new(self.channel(timeout))
     }
 
     /// A KMS client (calls bounded by 10 s).
@@ -323,13 +359,14 @@ impl ClusterNode {
 
     /// A `kms.admin.v1.ClusterAdmin` client (calls bounded by 40 s).
     pub fn admin(&self) -> AdminClient {
-        AdminClient::new(lazy_channel(&self.endpoint(), Duration::from_secs(40)))
+        AdminClient::new(self.channel(Duration::from_secs(40)))
     }
 
     /// Runs `kmsctl --endpoint <this node> <args>`.
     pub fn kmsctl(&self, args: &[&str]) -> Output {
         Command::new(binary("kmsctl"))
             .args(["--endpoint", &self.endpoint()])
+            .args(self.tls.iter().flat_map(ClientIdentity::kmsctl_flags))
             .args(args)
             .output()
             .expect("running kmsctl")
@@ -358,7 +395,7 @@ impl ClusterNode {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 panic!("kmsd {} exited during start with {status}; log:\n{}", self.id, self.log_text());
             }
-            let mut admin = AdminClient::new(lazy_channel(&self.endpoint(), Duration::from_secs(3)));
+            let mut admin = AdminClient::new(self.channel(Duration::from_secs(3)));
             if admin.get_cluster_status(admin_pb::GetClusterStatusRequest {}).await.is_ok() {
                 return;
             }
@@ -416,11 +453,16 @@ fn signal(pid: u32, sig: &str) {
 /// A channel connected on first use (and re-connected after failures); every call is bounded by
 /// `timeout`.
 pub fn lazy_channel(endpoint: &str, timeout: Duration) -> Channel {
-    tonic::transport::Endpoint::from_shared(endpoint.to_string())
-        .unwrap()
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(timeout)
-        .connect_lazy()
+    lazy_channel_with(endpoint, timeout, None)
+}
+
+/// [`lazy_channel`], over TLS as `identity` when given.
+pub fn lazy_channel_with(endpoint: &str, timeout: Duration, identity: Option<&ClientIdentity>) -> Channel {
+    let mut endpoint = tonic::transport::Endpoint::from_shared(endpoint.to_string()).unwrap();
+    if let Some(identity) = identity {
+        endpoint = endpoint.tls_config(identity.tls_config()).unwrap();
+    }
+    endpoint.connect_timeout(Duration::from_secs(2)).timeout(timeout).connect_lazy()
 }
 
 /// A region of real `kmsd run` processes in one temporary directory, sharing one root key file
@@ -435,6 +477,8 @@ pub struct Cluster {
     env: Vec<(String, String)>,
     /// The region's name (`e2e-1` unless [`prepare`](Self::prepare) names it).
     region: String,
+    /// The harness's client identity once [`enable_tls`](Self::enable_tls) was called.
+    tls: Option<ClientIdentity>,
     pub nodes: std::collections::BTreeMap<u64, ClusterNode>,
 }
 
@@ -488,6 +532,7 @@ impl Cluster {
             extra_config: String::new(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             region: region.to_string(),
+            tls: None,
             nodes: Default::default(),
         };
         for id in 1..=n {
@@ -495,6 +540,44 @@ impl Cluster {
             cluster.nodes.insert(id, node);
         }
         cluster
+    }
+
+    /// Puts the prepared region on mutual TLS with certificates from the CA in `ca_dir` (made
+    /// with `kmsctl ca create`): each node gets a node certificate of this region, and the
+    /// harness a client certificate with the region's node identity, which may administer.
+    pub fn enable_tls(&mut self, ca_dir: &Path) {
+        let ca_dir_arg = ca_dir.display().to_string();
+        let issue = |out_dir: &Path, name: &str| {
+            let output = Command::new(binary("kmsctl"))
+                .args(["ca", "issue", "--ca-dir", &ca_dir_arg, "--out-dir"])
+                .arg(out_dir)
+                .args(["--name", name, "--node", &self.region, "--dns", "localhost", "--ip", "127.0.0.1"])
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "kmsctl ca issue: {}", String::from_utf8_lossy(&output.stderr));
+        };
+        for node in self.nodes.values() {
+            issue(&node.dir, "node");
+        }
+        issue(self.tmp.path(), "harness");
+        let identity = ClientIdentity {
+            ca: ca_dir.join("ca.crt"),
+            cert: self.tmp.path().join("harness.crt"),
+            key: self.tmp.path().join("harness.key"),
+        };
+        for node in self.nodes.values_mut() {
+            node.tls = Some(identity.clone());
+        }
+        self.tls = Some(identity);
+        self.append_config(&format!(
+            "[tls]\ncert = \"{{node_dir}}/node.crt\"\nkey = \"{{node_dir}}/node.key\"\nca = {:?}",
+            ca_dir.join("ca.crt")
+        ));
+    }
+
+    /// The harness's client identity, when the region runs on TLS.
+    pub fn client_identity(&self) -> Option<ClientIdentity> {
+        self.tls.clone()
     }
 
     /// The client endpoints (`host:port`) of every node.
@@ -538,6 +621,7 @@ impl Cluster {
             raft_listen: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
             stopped: false,
             env: self.env.clone(),
+            tls: self.tls.clone(),
         }
     }
 
@@ -670,7 +754,7 @@ impl Cluster {
 
     /// The cluster status as node `id` reports it.
     pub async fn status(&self, id: u64) -> Result<admin_pb::GetClusterStatusResponse, tonic::Status> {
-        let mut admin = AdminClient::new(lazy_channel(&self.node(id).endpoint(), Duration::from_secs(5)));
+        let mut admin = AdminClient::new(self.node(id).channel(Duration::from_secs(5)));
         admin.get_cluster_status(admin_pb::GetClusterStatusRequest {}).await.map(tonic::Response::into_inner)
     }
 

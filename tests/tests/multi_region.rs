@@ -1,12 +1,15 @@
 //! Multi-Region keys across three regions of real kmsd processes: A and B of three nodes, C of
-//! one, each with its own root key, knowing the others from configuration.
+//! one, each with its own root key, knowing the others from configuration, all on mutual TLS
+//! with certificates from one CA (regions admit each other's node certificates only).
 //!
 //! Phases: replicate, decrypt everywhere, rotate; kill a leader on either side mid-replication;
 //! cut region B off while A keeps working, then let its backlog arrive; finally lose region A
 //! entirely, promote B by force, measure RPO and RTO, and bring A back as a replica.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kms_e2e::{Client, Cluster, exception};
+use kms_e2e::{Client, ClientIdentity, Cluster, binary, exception, lazy_channel_with};
+use kms_proto::region::v1 as region_pb;
+use kms_proto::region::v1::region_replication_client::RegionReplicationClient;
 use kms_proto::v1 as pb;
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -16,9 +19,21 @@ const A: &str = "region-a";
 const B: &str = "region-b";
 const C: &str = "region-c";
 
-/// Starts the three regions, each configured with the other two's client endpoints.
-async fn three_regions() -> (Cluster, Cluster, Cluster) {
+/// Starts the three regions on mutual TLS, each configured with the other two's client
+/// endpoints. Returns the CA's directory too (it lives as long as the returned TempDir).
+async fn three_regions() -> (Cluster, Cluster, Cluster, tempfile::TempDir) {
+    let pki = tempfile::tempdir().unwrap();
+    let ca_dir = pki.path().join("ca");
+    let made = std::process::Command::new(binary("kmsctl"))
+        .args(["ca", "create", "--out-dir"])
+        .arg(&ca_dir)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "kmsctl ca create: {}", String::from_utf8_lossy(&made.stderr));
     let mut regions = [Cluster::prepare(3, A), Cluster::prepare(3, B), Cluster::prepare(1, C)];
+    for region in &mut regions {
+        region.enable_tls(&ca_dir);
+    }
     let endpoints: Vec<(String, Vec<String>)> =
         [A, B, C].iter().zip(&regions).map(|(name, r)| (name.to_string(), r.client_endpoints())).collect();
     for (i, region) in regions.iter_mut().enumerate() {
@@ -33,7 +48,18 @@ async fn three_regions() -> (Cluster, Cluster, Cluster) {
         region.launch().await;
     }
     let [a, b, c] = regions;
-    (a, b, c)
+    (a, b, c, pki)
+}
+
+/// A push to `to` with `caller`'s identity claiming to come from `source`.
+async fn push_as(caller: &ClientIdentity, to: &Cluster, source: &str) -> tonic::Status {
+    let channel = lazy_channel_with(&to.node(1).endpoint(), Duration::from_secs(5), Some(caller));
+    let request = region_pb::PushRequest {
+        source_region: source.into(),
+        destination_region: A.into(),
+        ..Default::default()
+    };
+    RegionReplicationClient::new(channel).push(request).await.unwrap_err()
 }
 
 /// Polls `check` until it returns `Some`, or fails after `timeout` saying what was awaited.
@@ -151,7 +177,7 @@ async fn decrypts_everywhere(regions: &[&Cluster], ciphertexts: &[(Vec<u8>, Vec<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_region_keys_replicate_survive_faults_and_fail_over() {
     let test_start = Instant::now();
-    let (mut a, mut b, c) = three_regions().await;
+    let (mut a, mut b, c, pki) = three_regions().await;
     let mut in_a = client(&a);
     let slow = Duration::from_secs(30);
 
@@ -182,6 +208,26 @@ async fn multi_region_keys_replicate_survive_faults_and_fail_over() {
     assert_eq!(config.primary_key.unwrap().region, A);
     let settled = converged(&[&a, &b, &c], &keys, slow).await;
     assert_eq!(settled[0].replicas, BTreeSet::from([B.to_string(), C.to_string()]));
+
+    // Only a region's own nodes may deliver its updates: B's node identity claiming to be C is
+    // refused, and so is an ordinary client certificate.
+    let b_node = b.client_identity().unwrap();
+    assert_eq!(push_as(&b_node, &a, C).await.code(), tonic::Code::PermissionDenied);
+    let made = std::process::Command::new(binary("kmsctl"))
+        .args(["ca", "issue", "--ca-dir"])
+        .arg(pki.path().join("ca"))
+        .args(["--out-dir"])
+        .arg(pki.path())
+        .args(["--name", "app", "--uri", "spiffe://test/app"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let app = ClientIdentity {
+        cert: pki.path().join("app.crt"),
+        key: pki.path().join("app.key"),
+        ..b_node.clone()
+    };
+    assert_eq!(push_as(&app, &a, B).await.code(), tonic::Code::PermissionDenied);
 
     // A ciphertext from A decrypts in B and C; a rotation in A reaches them; replicas refuse it.
     let mut ciphertexts =
