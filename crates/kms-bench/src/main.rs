@@ -11,6 +11,7 @@
 //! Every loop is bounded in count and time; every process it starts is killed when it ends.
 #![forbid(unsafe_code)]
 
+mod lag;
 mod region;
 mod stats;
 
@@ -57,6 +58,17 @@ struct Load {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Replication lag of multi-Region keys between two one-node regions started here: on-demand
+    /// rotations in the primary's region at each steady rate, and the time from each rotation's
+    /// answer until the replica region shows it.
+    ReplicationLag {
+        /// Rotations per second, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "2,10,30")]
+        rates: Vec<u32>,
+        /// How long each rate is held.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
     /// CreateKey (SYMMETRIC_DEFAULT) throughput and latency: each call is one Raft commit.
     CreateKey {
         #[command(flatten)]
@@ -93,6 +105,7 @@ async fn main() -> Result<()> {
     };
     match cli.command {
         Command::Failover { runs, writers, give_up } => failover(&kmsd, runs, writers.max(1), give_up).await,
+        Command::ReplicationLag { rates, duration } => lag::replication_lag(&kmsd, &rates, duration).await,
         Command::CreateKey { load } => {
             let (endpoint, region) = target(&cli.endpoint, cli.spawn, &kmsd).await?;
             let row = create_keys(&endpoint, load).await?;

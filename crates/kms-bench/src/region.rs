@@ -54,11 +54,22 @@ pub struct SpawnedRegion {
     _tmp: tempfile::TempDir,
     kmsd: PathBuf,
     nodes: BTreeMap<u64, Node>,
+    name: String,
+    root_key: PathBuf,
+    raft: BTreeMap<u64, SocketAddr>,
 }
 
 impl SpawnedRegion {
-    /// Starts nodes 1..=n (node 1 initializes the region with all n as voters).
+    /// Starts nodes 1..=n of region `bench-1` (node 1 initializes it with all n as voters).
     pub async fn start(kmsd: &Path, n: u64) -> Result<Self> {
+        let mut region = Self::prepare(kmsd, n, "bench-1")?;
+        region.launch("")?;
+        Ok(region)
+    }
+
+    /// Region `name` of n nodes with directories and ports chosen but nothing started, so that
+    /// another region's configuration can name its endpoints first; then [`launch`](Self::launch).
+    pub fn prepare(kmsd: &Path, n: u64, name: &str) -> Result<Self> {
         if !kmsd.exists() {
             bail!(
                 "{} not found: build it first (`cargo build --release -p kms-server -p kms-bench`) or pass --kmsd",
@@ -77,17 +88,29 @@ impl SpawnedRegion {
             raft.insert(id, SocketAddr::from(([127, 0, 0, 1], free_port()?)));
             nodes.insert(id, Node { dir, listen, child: None });
         }
-        for (id, node) in &nodes {
+        Ok(Self { _tmp: tmp, kmsd: kmsd.to_path_buf(), nodes, name: name.to_string(), root_key, raft })
+    }
+
+    /// The client endpoints (`host:port`) of every node.
+    pub fn client_addresses(&self) -> Vec<String> {
+        self.nodes.values().map(|n| n.listen.to_string()).collect()
+    }
+
+    /// Writes every node's configuration, with `extra` TOML appended, and starts them.
+    pub fn launch(&mut self, extra: &str) -> Result<()> {
+        let (raft, root_key) = (&self.raft, &self.root_key);
+        for (id, node) in &self.nodes {
             let mut config = format!(
-                "node_id = {id}\ndata_dir = {:?}\nlisten = \"{}\"\nraft_listen = \"{}\"\nregion = \"bench-1\"\n\
+                "node_id = {id}\ndata_dir = {:?}\nlisten = \"{}\"\nraft_listen = \"{}\"\nregion = {:?}\n\
                  account = \"111122223333\"\nroot_key_file = {:?}\nmaintenance_interval_secs = 3600\n\
                  [initial_members]\n",
                 node.dir.join("data"),
                 node.listen,
                 raft[id],
+                self.name,
                 root_key
             );
-            for (peer, address) in &raft {
+            for (peer, address) in raft {
                 config.push_str(&format!("{peer} = \"{address}\"\n"));
             }
             // The load comes from one principal: measure the service, not the per-principal
@@ -96,13 +119,13 @@ impl SpawnedRegion {
                 "[rate_limits]\ncryptographic_per_second = 0\nmanagement_read_per_second = 0\n\
                  management_write_per_second = 0\n",
             );
+            config.push_str(extra);
             std::fs::write(node.dir.join("kmsd.toml"), config)?;
         }
-        let mut region = Self { _tmp: tmp, kmsd: kmsd.to_path_buf(), nodes };
-        for id in region.ids() {
-            region.spawn(id)?;
+        for id in self.ids() {
+            self.spawn(id)?;
         }
-        Ok(region)
+        Ok(())
     }
 
     pub fn ids(&self) -> Vec<u64> {
