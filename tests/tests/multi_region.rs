@@ -51,6 +51,16 @@ async fn three_regions() -> (Cluster, Cluster, Cluster, tempfile::TempDir) {
     (a, b, c, pki)
 }
 
+/// Outbox entries and lag (seconds) that `region` owes `destination`, from `kmsctl cluster status`.
+fn owed_to(region: &Cluster, destination: &str) -> (u64, f64) {
+    let output = region.node(region.live_ids()[0]).kmsctl(&["cluster", "status"]);
+    assert!(output.status.success(), "kmsctl cluster status: {}", String::from_utf8_lossy(&output.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let destinations = status["Replication"]["Destinations"].as_array().unwrap();
+    let entry = destinations.iter().find(|d| d["Region"] == destination).unwrap();
+    (entry["OutboxEntries"].as_u64().unwrap(), entry["LagSeconds"].as_str().unwrap().parse().unwrap())
+}
+
 /// A push to `to` with `caller`'s identity claiming to come from `source`.
 async fn push_as(caller: &ClientIdentity, to: &Cluster, source: &str) -> tonic::Status {
     let channel = lazy_channel_with(&to.node(1).endpoint(), Duration::from_secs(5), Some(caller));
@@ -278,6 +288,8 @@ async fn multi_region_keys_replicate_survive_faults_and_fail_over() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let in_c = converged(&[&a, &c], &keys, slow).await;
+    let owed = owed_to(&a, B);
+    assert!(owed.0 >= 1 && owed.1 > 0.0, "kmsctl cluster status shows the backlog for B: {owed:?}");
     for id in b.nodes.keys().copied().collect::<Vec<_>>() {
         if b.node(id).is_stopped() {
             b.node_mut(id).sigcont();
@@ -286,6 +298,8 @@ async fn multi_region_keys_replicate_survive_faults_and_fail_over() {
     let returned_at = Instant::now();
     let settled = converged(&[&a, &b, &c], &keys, slow).await;
     assert_eq!(settled, in_c, "B caught up with exactly what A and C hold");
+    eventually("A's outbox for B to be trimmed", slow, || async { (owed_to(&a, B).0 == 0).then_some(()) })
+        .await;
     assert_eq!(settled[0].rotations.len(), 5);
     decrypts_everywhere(&[&a, &b, &c], &ciphertexts).await;
     println!(

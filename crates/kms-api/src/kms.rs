@@ -50,6 +50,8 @@ pub struct Kms {
     pub(crate) peers: Arc<crate::regions::PeerRegions>,
     /// This region's replication key pair, derived from the root key.
     pub(crate) replication_key: Arc<kms_crypto::ReplicationKeyPair>,
+    /// What this node's replicator last saw of each destination region.
+    pub(crate) deliveries: Arc<crate::regions::DeliveryLog>,
 }
 
 impl Kms {
@@ -71,6 +73,7 @@ impl Kms {
             policies: Arc::default(),
             services: Arc::default(),
             peers: Arc::default(),
+            deliveries: Arc::default(),
         }
     }
 

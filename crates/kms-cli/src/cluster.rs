@@ -5,6 +5,8 @@ use crate::connection::{Connection, Transport};
 use clap::Subcommand;
 use kms_proto::admin::v1 as pb;
 use kms_proto::admin::v1::cluster_admin_client::ClusterAdminClient;
+use kms_proto::region::v1 as region_pb;
+use kms_proto::region::v1::region_replication_client::RegionReplicationClient;
 
 use crate::error::CliError;
 use crate::json::Json;
@@ -12,7 +14,8 @@ use crate::json::Json;
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Every member of the region: id, Raft address, voter or learner, state, term, last log and
-    /// applied index, and the leader each one knows.
+    /// applied index, and the leader each one knows; and multi-Region key replication to and from
+    /// the other regions (outbox entries, lag, last push, last error).
     Status,
     /// Add a new node as a non-voting learner; waits until it has caught up with the log.
     /// Give every new node a new id, larger than every existing one; never reuse an id.
@@ -59,12 +62,25 @@ macro_rules! call {
 pub async fn run(connection: &Connection, command: ClusterCommand) -> Result<Json, CliError> {
     let mut client = connect(connection).await?;
     let json = match command {
-        ClusterCommand::Status => render_status(call!(
-            client,
-            "GetClusterStatus",
-            get_cluster_status,
-            pb::GetClusterStatusRequest {}
-        )),
+        ClusterCommand::Status => {
+            let mut status = render_status(call!(
+                client,
+                "GetClusterStatus",
+                get_cluster_status,
+                pb::GetClusterStatusRequest {}
+            ));
+            let mut regions = RegionReplicationClient::new(connection.transport().await?);
+            let replication = call!(
+                regions,
+                "GetReplicationStatus",
+                get_replication_status,
+                region_pb::GetReplicationStatusRequest {}
+            );
+            if let Json::Obj(members) = &mut status {
+                members.push(("Replication".to_string(), render_replication(replication)));
+            }
+            status
+        }
         ClusterCommand::AddLearner { node_id, raft_address } => render_membership(call!(
             client,
             "AddLearner",
@@ -132,6 +148,42 @@ fn render_status(s: pb::GetClusterStatusResponse) -> Json {
         ("LeaderId".to_string(), opt(s.leader_id)),
         ("Term".to_string(), int(s.term)),
         ("Nodes".to_string(), Json::Arr(nodes)),
+    ])
+}
+
+fn render_replication(r: region_pb::GetReplicationStatusResponse) -> Json {
+    let destinations = r
+        .destinations
+        .into_iter()
+        .map(|d| {
+            let mut members = vec![
+                ("Region".to_string(), Json::Str(d.region)),
+                ("OutboxEntries".to_string(), int(d.outbox_entries)),
+                ("LagSeconds".to_string(), Json::Str(format!("{:.3}", d.lag_ms as f64 / 1000.0))),
+            ];
+            if d.last_push_unix_ms > 0 {
+                members.push(("LastPushUnixMillis".to_string(), int(d.last_push_unix_ms)));
+            }
+            if !d.last_error.is_empty() {
+                members.push(("LastError".to_string(), Json::Str(d.last_error)));
+            }
+            Json::Obj(members)
+        })
+        .collect();
+    let sources = r
+        .sources
+        .into_iter()
+        .map(|s| {
+            Json::Obj(vec![
+                ("Region".to_string(), Json::Str(s.region)),
+                ("AppliedThrough".to_string(), int(s.applied_through)),
+            ])
+        })
+        .collect();
+    Json::Obj(vec![
+        ("Region".to_string(), Json::Str(r.region)),
+        ("Destinations".to_string(), Json::Arr(destinations)),
+        ("Sources".to_string(), Json::Arr(sources)),
     ])
 }
 

@@ -7,6 +7,7 @@ pub mod replicator;
 pub mod service;
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use tonic::transport::Channel;
 
 /// The other regions of the deployment, by name, each with a channel to its client endpoints
@@ -31,5 +32,37 @@ impl PeerRegions {
 
     pub(crate) fn channel(&self, region: &str) -> Option<Channel> {
         self.regions.get(region).cloned()
+    }
+}
+
+/// What this node's replicator last saw of each destination (in memory; the leader's is the one
+/// that moves).
+#[derive(Default)]
+pub(crate) struct DeliveryLog {
+    destinations: Mutex<BTreeMap<String, Delivery>>,
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct Delivery {
+    pub last_success_ms: u64,
+    pub last_error: String,
+}
+
+impl DeliveryLog {
+    pub(crate) fn record(&self, destination: &str, now_ms: u64, result: &Result<(), String>) {
+        let mut destinations = self.destinations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let delivery = destinations.entry(destination.to_string()).or_default();
+        match result {
+            Ok(()) => {
+                delivery.last_success_ms = now_ms;
+                delivery.last_error.clear();
+            }
+            Err(err) => delivery.last_error = err.clone(),
+        }
+    }
+
+    pub(crate) fn get(&self, destination: &str) -> Delivery {
+        let destinations = self.destinations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        destinations.get(destination).cloned().unwrap_or_default()
     }
 }

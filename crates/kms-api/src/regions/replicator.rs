@@ -107,6 +107,7 @@ impl Replicator {
             return;
         }
         let result = self.deliver(&destination).await;
+        self.kms.deliveries.record(&destination, self.kms.now(), &result);
         if let Some(metrics) = metrics {
             metrics.record_push(&destination, result.is_ok().then(|| self.kms.now() as f64 / 1000.0));
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use kms_core::command::Command;
 use kms_core::ids::is_multi_region_key_id;
-use kms_core::multi_region::{RegionMessage, ReplicaUpdate};
+use kms_core::multi_region::{Outbox, RegionMessage, ReplicaUpdate};
 use kms_crypto::WrapBinding;
 use kms_proto::region::v1 as pb;
 use kms_proto::region::v1::region_replication_server::{RegionReplication, RegionReplicationServer};
@@ -112,6 +112,52 @@ impl RegionReplication for ReplicationService {
         Ok(Response::new(pb::GetReplicationKeyResponse {
             region: self.kms.scope.region.clone(),
             public_key: self.kms.replication_key.public_key(),
+        }))
+    }
+
+    async fn get_replication_status(
+        &self,
+        request: Request<pb::GetReplicationStatusRequest>,
+    ) -> Result<Response<pb::GetReplicationStatusResponse>, Status> {
+        let principal = authenticate(&self.authn, &request)?;
+        if !self.authn.may_administer(&principal) {
+            return Err(Status::permission_denied(format!(
+                "{principal} may not read the replication status: it is for the region's nodes and admins"
+            )));
+        }
+        let reader = self.kms.region().reader();
+        let outbox = Outbox::new(&reader);
+        let backlog = outbox.backlog().map_err(status)?;
+        let now = self.kms.now();
+        let destinations = self
+            .kms
+            .peers
+            .names()
+            .map(|region| {
+                let pending = backlog.get(region).cloned().unwrap_or_default();
+                let delivery = self.kms.deliveries.get(region);
+                pb::Destination {
+                    region: region.to_string(),
+                    outbox_entries: pending.entries,
+                    lag_ms: pending.oldest_queued.map_or(0, |t| now.saturating_sub(t)),
+                    last_push_unix_ms: delivery.last_success_ms,
+                    last_error: delivery.last_error,
+                }
+            })
+            .collect();
+        let sources = self
+            .kms
+            .peers
+            .names()
+            .map(|region| {
+                Ok(pb::Source { region: region.to_string(), applied_through: outbox.applied_from(region)? })
+            })
+            .collect::<kms_core::KmsResult<Vec<_>>>()
+            .map_err(status)?;
+        Ok(Response::new(pb::GetReplicationStatusResponse {
+            region: self.kms.scope.region.clone(),
+            destinations,
+            sources,
         }))
     }
 
