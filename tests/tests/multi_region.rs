@@ -200,6 +200,11 @@ async fn multi_region_keys_replicate_survive_faults_and_fail_over() {
         let metadata = answer.replica_key_metadata.unwrap();
         assert_eq!(metadata.key_state, pb::KeyState::Creating as i32);
         assert!(metadata.arn.contains(":region-b:"), "{}", metadata.arn);
+        // B holds the replica as soon as ReplicateKey answers: Creating until the material
+        // arrives (or already Enabled).
+        let state = describe(client(&b), &key_id).await.unwrap().key_state;
+        let settling = [pb::KeyState::Creating as i32, pb::KeyState::Enabled as i32];
+        assert!(settling.contains(&state), "replica state {state}");
         replicate(&mut in_a, &key_id, C).await;
         keys.push(key_id);
     }

@@ -102,6 +102,11 @@ pub struct ReplicaUpdate {
     pub materials: Vec<MaterialVersion>,
     /// Set when the update creates the replica (ReplicateKey).
     pub init: Option<ReplicaInit>,
+    /// ReplicateKey's announcement to the replica's region, before the primary commits: creates
+    /// the replica in Creating, without material (the outbox brings it), or fails if the region
+    /// already holds the key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub announcement: bool,
 }
 
 impl ReplicaUpdate {
@@ -120,7 +125,19 @@ impl ReplicaUpdate {
             config,
             materials,
             init,
+            announcement: false,
         })
+    }
+
+    /// ReplicateKey's announcement of a replica of `key` in `replica_region` (see
+    /// `announcement`). It ranks with the primary's current version, so the outbox's update,
+    /// one version later, completes the replica.
+    pub fn announcement(key: &KeyRecord, replica_region: &str, init: ReplicaInit) -> KmsResult<Self> {
+        let mut update = Self::of(key, Some(init))?;
+        update.materials.clear();
+        update.config.replica_regions.insert(replica_region.to_string());
+        update.announcement = true;
+        Ok(update)
     }
 }
 
@@ -300,6 +317,23 @@ pub fn note_change(
     enqueue_for_all(region, key, &config, None, now, state)
 }
 
+/// Whether `key` may be replicated from `region` to `replica_region` now: a usable primary here,
+/// without a related key there.
+pub fn check_replicable(region: &str, key: &KeyRecord, replica_region: &str) -> KmsResult<()> {
+    let config = key.multi_region_config.as_ref().ok_or_else(|| not_multi_region(&key.key_id))?;
+    if !config.is_primary(region) {
+        return Err(not_primary(key, config, "ReplicateKey"));
+    }
+    key.check_usable()?;
+    if replica_region == region || config.replica_regions.contains(replica_region) {
+        return Err(KmsError::already_exists(format!(
+            "multi-Region key {} already has a related key in {replica_region}",
+            key.key_id
+        )));
+    }
+    Ok(())
+}
+
 /// ReplicateKey, applied in the primary's region: the replica region joins the key's regions
 /// and is queued the key with the replica's own initial properties; the other replicas are
 /// queued the new replica list.
@@ -312,16 +346,8 @@ pub fn replicate_key(
     state: &mut dyn StateWrite,
 ) -> CommandResult {
     let mut key = Keys::new(&*state).key(key_id)?;
+    check_replicable(region, &key, replica_region)?;
     let mut config = key.multi_region_config.clone().ok_or_else(|| not_multi_region(key_id))?;
-    if !config.is_primary(region) {
-        return Err(not_primary(&key, &config, "ReplicateKey"));
-    }
-    key.check_usable()?;
-    if replica_region == region || config.replica_regions.contains(replica_region) {
-        return Err(KmsError::already_exists(format!(
-            "multi-Region key {key_id} already has a related key in {replica_region}"
-        )));
-    }
     config.replica_regions.insert(replica_region.to_string());
     config.version += 1;
     key.multi_region_config = Some(config.clone());
@@ -403,12 +429,28 @@ pub fn apply_update(
             // A replica deleted here, or news of a key this region never held: nothing to do.
             _ => return Ok(CommandOutput::Done),
         },
+        // A replica announced before but never completed (the primary's command failed after
+        // the announcement): announced again, afresh.
+        Some(key) if update.announcement && key.state == KeyState::Creating => match &update.init {
+            Some(init) => replica_record(update, init, now),
+            None => return Ok(CommandOutput::Done),
+        },
+        Some(key) if update.announcement => {
+            return Err(KmsError::already_exists(format!(
+                "{region} already holds {} (state {}); a region holds one related key at most",
+                key.key_id, key.state
+            )));
+        }
         Some(mut key) => {
             let current = key.multi_region_config.as_ref().ok_or_else(|| not_multi_region(&key.key_id))?;
             if update.config.rank() <= current.rank() {
                 return Ok(CommandOutput::Done);
             }
             take_shared(&mut key, update);
+            if key.state == KeyState::Creating {
+                key.state =
+                    if key.materials.is_empty() { KeyState::PendingImport } else { KeyState::Enabled };
+            }
             key
         }
     };
@@ -426,7 +468,9 @@ pub fn replica_record(update: &ReplicaUpdate, init: &ReplicaInit, now: UnixMilli
         ..KeyRecord::new(update.key_id.clone(), now, update.key_spec, update.key_usage, update.origin)
     };
     take_shared(&mut key, update);
-    if key.materials.is_empty() {
+    if update.announcement {
+        key.state = KeyState::Creating;
+    } else if key.materials.is_empty() {
         // Imported material does not travel: the replica waits for the same import.
         key.state = KeyState::PendingImport;
     }

@@ -25,6 +25,7 @@ impl Kms {
         check_length("description", &description, 0, 8192)?;
         let tags = tags_in(&req.tags)?;
         self.authorize(&key, &Authz::new(caller, Action::ReplicateKey)).await?;
+        kms_core::multi_region::check_replicable(&self.scope.region, &key, &req.replica_region)?;
         let replica_scope = RegionScope { region: req.replica_region.clone(), ..self.scope.clone() };
         let init = ReplicaInit { description, policy: req.policy, tags };
         // What the replica will be once its region applies the update: checked now, so a policy
@@ -38,6 +39,10 @@ impl Kms {
             let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
             self.check_new_policy(caller, &replica, policy, bypass)?;
         }
+        // The replica's region creates it in Creating now (or says it already holds the key);
+        // the outbox brings the material once the command below commits.
+        let announcement = ReplicaUpdate::announcement(&key, &req.replica_region, init.clone())?;
+        crate::regions::replicator::announce_replica(self, &req.replica_region, announcement).await?;
         let command = Command::ReplicateKey {
             key_id: key.key_id.clone(),
             replica_region: req.replica_region.clone(),

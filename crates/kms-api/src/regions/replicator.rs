@@ -171,20 +171,9 @@ impl Replicator {
         if let Some(key) = &self.public_key {
             return Ok(key.clone());
         }
-        let answer =
-            tokio::time::timeout(PUSH_TIMEOUT, client.get_replication_key(pb::GetReplicationKeyRequest {}))
-                .await
-                .map_err(|_| format!("no answer within {PUSH_TIMEOUT:?}"))?
-                .map_err(|status| format!("{}: {}", status.code(), status.message()))?
-                .into_inner();
-        if answer.region != destination {
-            return Err(format!(
-                "the endpoint configured for region {destination} belongs to region {}",
-                answer.region
-            ));
-        }
-        self.public_key = Some(answer.public_key.clone());
-        Ok(answer.public_key)
+        let key = fetch_public_key(client, destination).await?;
+        self.public_key = Some(key.clone());
+        Ok(key)
     }
 
     /// The JSON body for `entry`: the news of a deleted replica, or the key's current shared
@@ -215,6 +204,55 @@ impl Replicator {
                 .map_err(|e| KmsError::internal(format!("wrapping material for {destination}: {e}")))?;
         }
         encode(&RegionMessage::Update(Box::new(update))).map(Some)
+    }
+}
+
+/// `destination`'s replication public key, checking that the endpoint is that region's.
+pub(crate) async fn fetch_public_key(
+    client: &mut RegionReplicationClient<tonic::transport::Channel>,
+    destination: &str,
+) -> Result<Vec<u8>, String> {
+    let answer =
+        tokio::time::timeout(PUSH_TIMEOUT, client.get_replication_key(pb::GetReplicationKeyRequest {}))
+            .await
+            .map_err(|_| format!("no answer within {PUSH_TIMEOUT:?}"))?
+            .map_err(|status| format!("{}: {}", status.code(), status.message()))?
+            .into_inner();
+    if answer.region != destination {
+        return Err(format!(
+            "the endpoint configured for region {destination} belongs to region {}",
+            answer.region
+        ));
+    }
+    Ok(answer.public_key)
+}
+
+/// Tells `destination` at once that a replica of `update.key_id` is on its way: it creates the
+/// replica in Creating (or answers AlreadyExists), before ReplicateKey commits here. The
+/// announcement carries no material; the outbox delivers it.
+pub(crate) async fn announce_replica(kms: &Kms, destination: &str, update: ReplicaUpdate) -> KmsResult<()> {
+    let unreachable = |why: String| {
+        KmsError::dependency_timeout(format!(
+            "region {destination} did not take the new replica ({why}); retry when it is reachable"
+        ))
+    };
+    let channel =
+        kms.peers.channel(destination).ok_or_else(|| unreachable("no endpoint configured".into()))?;
+    let mut client = RegionReplicationClient::new(channel);
+    let public_key = fetch_public_key(&mut client, destination).await.map_err(unreachable)?;
+    let request = pb::PushRequest {
+        source_region: kms.scope.region.clone(),
+        destination_region: destination.to_string(),
+        wrapped_for: public_key,
+        entries: vec![pb::Entry { seq: 0, update: encode(&RegionMessage::Update(Box::new(update)))? }],
+    };
+    match tokio::time::timeout(PUSH_TIMEOUT, client.push(request)).await {
+        Err(_) => Err(unreachable(format!("no answer within {PUSH_TIMEOUT:?}"))),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(status)) if status.code() == tonic::Code::AlreadyExists => {
+            Err(KmsError::already_exists(format!("{destination}: {}", status.message())))
+        }
+        Ok(Err(status)) => Err(unreachable(format!("{}: {}", status.code(), status.message()))),
     }
 }
 

@@ -326,3 +326,24 @@ fn a_primary_with_replicas_waits_for_their_deletion() {
     assert_eq!(counting.deletion_date, Some(9 + 7 * crate::key::DAY_MILLIS), "the window starts now");
     assert!(counting.multi_region_config.unwrap().replica_regions.is_empty());
 }
+
+#[test]
+fn an_announced_replica_is_creating_until_its_material_arrives() {
+    let (mut a, mut b) = (primary(A), Region::new(B));
+    let init = ReplicaInit { description: "announced".into(), ..ReplicaInit::default() };
+    let announce = |b: &mut Region, a: &Region| {
+        let update = ReplicaUpdate::announcement(&a.key(), B, init.clone()).unwrap();
+        b.run(Command::ApplyReplicaUpdate { source_region: A.into(), seq: 0, update, now: 2 })
+    };
+    announce(&mut b, &a).unwrap();
+    let creating = b.key();
+    assert_eq!((creating.state, creating.materials.len()), (KeyState::Creating, 0));
+    assert_eq!(creating.description, "announced");
+    announce(&mut b, &a).unwrap(); // a retried ReplicateKey announces again
+    a.run(Command::ReplicateKey { key_id: MRK.into(), replica_region: B.into(), init: init.clone(), now: 3 })
+        .unwrap();
+    a.deliver(&mut b);
+    assert_eq!(b.key().state, KeyState::Enabled);
+    assert_eq!(material_ids(&b.key()), ["m0"]);
+    assert_eq!(announce(&mut b, &a).unwrap_err().kind, ErrorKind::AlreadyExistsException);
+}
