@@ -179,6 +179,13 @@ pub struct OutboxBacklog {
     pub oldest_queued: Option<UnixMillis>,
 }
 
+impl OutboxBacklog {
+    /// How long the oldest entry has waited at `now` (0 when nothing waits): the replication lag.
+    pub fn lag_ms(&self, now: UnixMillis) -> u64 {
+        self.oldest_queued.map_or(0, |queued| now.saturating_sub(queued))
+    }
+}
+
 fn not_multi_region(key_id: &str) -> KmsError {
     KmsError::unsupported(format!("{key_id} is not a multi-Region key"))
 }
@@ -227,17 +234,25 @@ impl<'a, S: StateRead + ?Sized> Outbox<'a, S> {
         entries.iter().map(|(_, value)| decode("outbox entry", value)).collect()
     }
 
+    /// What `destination` is owed. Two reads, whatever the backlog: entries are numbered
+    /// consecutively and trimmed only from the front, so they run from the oldest entry's number
+    /// to the last number given out.
+    pub fn backlog_of(&self, destination: &str) -> KmsResult<OutboxBacklog> {
+        let Some(oldest) = self.entries(destination, 1)?.pop() else { return Ok(OutboxBacklog::default()) };
+        let last = read_u64(self.state, &prefixed(OUTBOX_SEQ_PREFIX, destination))?;
+        Ok(OutboxBacklog { entries: last.saturating_sub(oldest.seq) + 1, oldest_queued: Some(oldest.queued) })
+    }
+
     /// The backlog of every destination that has one.
     pub fn backlog(&self) -> KmsResult<BTreeMap<String, OutboxBacklog>> {
-        let mut backlog: BTreeMap<String, OutboxBacklog> = BTreeMap::new();
-        for (key, value) in self.state.scan(OUTBOX_PREFIX, &prefix_end(OUTBOX_PREFIX), usize::MAX)? {
-            let rest = &key[OUTBOX_PREFIX.len()..];
-            let Some(slash) = rest.iter().position(|b| *b == b'/') else { continue };
-            let destination = String::from_utf8_lossy(&rest[..slash]).into_owned();
-            let entry: OutboxEntry = decode("outbox entry", &value)?;
-            let item = backlog.entry(destination).or_default();
-            item.entries += 1;
-            item.oldest_queued = Some(item.oldest_queued.map_or(entry.queued, |t| t.min(entry.queued)));
+        let counters = self.state.scan(OUTBOX_SEQ_PREFIX, &prefix_end(OUTBOX_SEQ_PREFIX), usize::MAX)?;
+        let mut backlog = BTreeMap::new();
+        for (key, _) in counters {
+            let destination = String::from_utf8_lossy(&key[OUTBOX_SEQ_PREFIX.len()..]).into_owned();
+            let pending = self.backlog_of(&destination)?;
+            if pending.entries > 0 {
+                backlog.insert(destination, pending);
+            }
         }
         Ok(backlog)
     }

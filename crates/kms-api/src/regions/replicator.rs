@@ -91,8 +91,8 @@ impl Replicator {
             return;
         }
         let destination = self.destination.clone();
-        let pending = match Outbox::new(&self.kms.region().reader()).backlog() {
-            Ok(mut backlog) => backlog.remove(&destination).unwrap_or_default(),
+        let pending = match Outbox::new(&self.kms.region().reader()).backlog_of(&destination) {
+            Ok(pending) => pending,
             Err(err) => {
                 tracing::warn!(error = %err, "reading the replication outbox failed; will retry");
                 return;
@@ -100,8 +100,11 @@ impl Replicator {
         };
         let metrics = crate::metrics::installed();
         if let Some(metrics) = metrics {
-            let lag = pending.oldest_queued.map_or(0.0, |t| self.kms.now().saturating_sub(t) as f64 / 1000.0);
-            metrics.observe_outbox(&destination, pending.entries, lag);
+            metrics.observe_outbox(
+                &destination,
+                pending.entries,
+                pending.lag_ms(self.kms.now()) as f64 / 1000.0,
+            );
         }
         if pending.entries == 0 {
             return;

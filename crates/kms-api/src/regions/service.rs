@@ -127,24 +127,24 @@ impl RegionReplication for ReplicationService {
         }
         let reader = self.kms.region().reader();
         let outbox = Outbox::new(&reader);
-        let backlog = outbox.backlog().map_err(status)?;
         let now = self.kms.now();
         let destinations = self
             .kms
             .peers
             .names()
             .map(|region| {
-                let pending = backlog.get(region).cloned().unwrap_or_default();
+                let pending = outbox.backlog_of(region)?;
                 let delivery = self.kms.deliveries.get(region);
-                pb::Destination {
+                Ok(pb::Destination {
                     region: region.to_string(),
                     outbox_entries: pending.entries,
-                    lag_ms: pending.oldest_queued.map_or(0, |t| now.saturating_sub(t)),
+                    lag_ms: pending.lag_ms(now),
                     last_push_unix_ms: delivery.last_success_ms,
                     last_error: delivery.last_error,
-                }
+                })
             })
-            .collect();
+            .collect::<kms_core::KmsResult<Vec<_>>>()
+            .map_err(status)?;
         let sources = self
             .kms
             .peers
