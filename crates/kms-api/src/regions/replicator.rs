@@ -129,9 +129,9 @@ impl Replicator {
         let mut client = RegionReplicationClient::new(channel);
         let public_key = self.public_key(&mut client, destination).await?;
         let mut pushed = Vec::with_capacity(entries.len());
-        for entry in &entries {
+        for entry in coalesce(entries) {
             if let Some(update) =
-                self.update_for(destination, &public_key, entry).map_err(|e| e.to_string())?
+                self.update_for(destination, &public_key, &entry).map_err(|e| e.to_string())?
             {
                 pushed.push(pb::Entry { seq: entry.seq, update });
             }
@@ -210,6 +210,23 @@ impl Replicator {
     }
 }
 
+/// One entry per key and kind, at the position of its last entry: an update carries the key's
+/// whole current state, so earlier entries of the same key in a batch would only unseal and
+/// rewrap the same material again (a backlog after an outage is mostly such repeats). A new
+/// replica's initial properties move to the surviving entry, so the replica is still created.
+fn coalesce(entries: Vec<OutboxEntry>) -> Vec<OutboxEntry> {
+    let mut kept: Vec<OutboxEntry> = Vec::with_capacity(entries.len());
+    for mut entry in entries {
+        let earlier =
+            kept.iter().position(|k| k.key_id == entry.key_id && k.replica_deleted == entry.replica_deleted);
+        if let Some(index) = earlier {
+            entry.init = entry.init.or(kept.remove(index).init);
+        }
+        kept.push(entry);
+    }
+    kept
+}
+
 /// `destination`'s replication public key, checking that the endpoint is that region's.
 pub(crate) async fn fetch_public_key(
     client: &mut RegionReplicationClient<tonic::transport::Channel>,
@@ -261,4 +278,33 @@ pub(crate) async fn announce_replica(kms: &Kms, destination: &str, update: Repli
 
 fn encode(message: &RegionMessage) -> KmsResult<Vec<u8>> {
     serde_json::to_vec(message).map_err(|e| KmsError::internal(format!("encoding a region message: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kms_core::multi_region::ReplicaInit;
+
+    fn entry(seq: u64, key_id: &str, init: bool, replica_deleted: bool) -> OutboxEntry {
+        let init = init.then(|| ReplicaInit { description: format!("from {seq}"), ..ReplicaInit::default() });
+        OutboxEntry { seq, key_id: key_id.into(), init, replica_deleted, queued: seq }
+    }
+
+    #[test]
+    fn coalesce_keeps_the_last_entry_of_each_key_with_its_initial_properties() {
+        let kept = coalesce(vec![
+            entry(1, "k1", true, false),
+            entry(2, "k2", false, false),
+            entry(3, "k1", false, false),
+            entry(4, "k1", false, true),
+            entry(5, "k2", false, false),
+        ]);
+        let view: Vec<(u64, &str, Option<&str>, bool)> = kept
+            .iter()
+            .map(|e| {
+                (e.seq, e.key_id.as_str(), e.init.as_ref().map(|i| i.description.as_str()), e.replica_deleted)
+            })
+            .collect();
+        assert_eq!(view, [(3, "k1", Some("from 1"), false), (4, "k1", None, true), (5, "k2", None, false)]);
+    }
 }
