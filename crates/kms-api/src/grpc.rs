@@ -105,15 +105,21 @@ pub fn admin_guard(
     authn: Arc<Authenticator>,
 ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
     move |request: Request<()>| {
-        let principal = authenticate(&authn, &request)?;
-        if authn.may_administer(&principal) {
-            Ok(request)
-        } else {
-            Err(with_exception(
-                Status::permission_denied(format!("{principal} may not administer this cluster")),
-                ErrorKind::AccessDeniedException.name(),
-            ))
-        }
+        check_admin(&authn, &request)?;
+        Ok(request)
+    }
+}
+
+/// Refuses a request whose principal may not administer the cluster (AccessDeniedException).
+pub fn check_admin<T>(authn: &Authenticator, request: &Request<T>) -> Result<(), Status> {
+    let principal = authenticate(authn, request)?;
+    if authn.may_administer(&principal) {
+        Ok(())
+    } else {
+        Err(with_exception(
+            Status::permission_denied(format!("{principal} may not administer this cluster")),
+            ErrorKind::AccessDeniedException.name(),
+        ))
     }
 }
 

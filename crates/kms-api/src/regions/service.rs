@@ -17,7 +17,7 @@ use kms_proto::region::v1::region_replication_server::{RegionReplication, Region
 use tonic::{Request, Response, Status};
 
 use crate::authn::{Authenticator, node_principal};
-use crate::grpc::{MAX_REQUEST_BYTES, authenticate, status};
+use crate::grpc::{MAX_REQUEST_BYTES, authenticate, check_admin, status};
 use crate::kms::Kms;
 
 /// The most entries one push may carry (a sender batches below this).
@@ -119,12 +119,7 @@ impl RegionReplication for ReplicationService {
         &self,
         request: Request<pb::GetReplicationStatusRequest>,
     ) -> Result<Response<pb::GetReplicationStatusResponse>, Status> {
-        let principal = authenticate(&self.authn, &request)?;
-        if !self.authn.may_administer(&principal) {
-            return Err(Status::permission_denied(format!(
-                "{principal} may not read the replication status: it is for the region's nodes and admins"
-            )));
-        }
+        check_admin(&self.authn, &request)?;
         let reader = self.kms.region().reader();
         let outbox = Outbox::new(&reader);
         let now = self.kms.now();
