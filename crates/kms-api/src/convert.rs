@@ -3,6 +3,7 @@
 //! Enums cross by their AWS names, which both sides know, so no value table is written twice.
 //! An enum number the server does not know is a ValidationException, never silently "unset".
 
+use kms_core::ids::RegionScope;
 use kms_core::key::{KeyRecord, UnixMillis};
 use kms_core::spec::{KeyAlgorithms, KeyState, Origin};
 use kms_core::{KmsError, KmsResult};
@@ -32,12 +33,17 @@ pub fn timestamp(millis: UnixMillis) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: (millis / 1000) as i64, nanos: ((millis % 1000) * 1_000_000) as i32 }
 }
 
-pub fn key_metadata(key: &KeyRecord, arn: String, account: &str) -> pb::KeyMetadata {
+/// DescribeKey's KeyMetadata of `key` as the region of `scope` holds it.
+pub fn key_metadata(key: &KeyRecord, scope: &RegionScope) -> pb::KeyMetadata {
     let algorithms = KeyAlgorithms::for_key(key.key_spec, key.key_usage);
     pb::KeyMetadata {
-        aws_account_id: account.to_string(),
+        aws_account_id: scope.account.clone(),
         key_id: key.key_id.clone(),
-        arn,
+        arn: scope.key_arn(&key.key_id),
+        multi_region_configuration: key
+            .multi_region_config
+            .as_ref()
+            .map(|config| multi_region_configuration(&key.key_id, config, scope)),
         creation_date: Some(timestamp(key.creation_date)),
         enabled: key.state == KeyState::Enabled,
         description: key.description.clone(),
@@ -90,13 +96,13 @@ fn expiration_model(key: &KeyRecord) -> i32 {
 }
 
 /// DescribeKey's MultiRegionConfiguration of key `key_id` as seen from the region of `scope`.
-pub(crate) fn multi_region_configuration(
+fn multi_region_configuration(
     key_id: &str,
     config: &kms_core::multi_region::MultiRegionConfig,
-    scope: &kms_core::ids::RegionScope,
+    scope: &RegionScope,
 ) -> pb::MultiRegionConfiguration {
     let related = |region: &str| pb::MultiRegionKey {
-        arn: kms_core::ids::RegionScope { region: region.to_string(), ..scope.clone() }.key_arn(key_id),
+        arn: RegionScope { region: region.to_string(), ..scope.clone() }.key_arn(key_id),
         region: region.to_string(),
     };
     let key_type = if config.is_primary(&scope.region) {

@@ -147,12 +147,7 @@ impl Kms {
     }
 
     pub(crate) fn metadata(&self, key: &KeyRecord) -> pb::KeyMetadata {
-        let mut metadata = convert::key_metadata(key, self.key_arn(&key.key_id), &self.scope.account);
-        metadata.multi_region_configuration = key
-            .multi_region_config
-            .as_ref()
-            .map(|config| convert::multi_region_configuration(&key.key_id, config, &self.scope));
-        metadata
+        convert::key_metadata(key, &self.scope)
     }
 
     /// New material for a key of `spec`, sealed for version `version` of `key_id`, and the DER

@@ -56,14 +56,8 @@ impl Kms {
         if replica.state == KeyState::Enabled {
             replica.state = KeyState::Creating;
         }
-        let mut metadata =
-            crate::convert::key_metadata(&replica, replica_scope.key_arn(&key.key_id), &self.scope.account);
-        metadata.multi_region_configuration = replica
-            .multi_region_config
-            .as_ref()
-            .map(|config| crate::convert::multi_region_configuration(&key.key_id, config, &replica_scope));
         Ok(pb::ReplicateKeyResponse {
-            replica_key_metadata: Some(metadata),
+            replica_key_metadata: Some(crate::convert::key_metadata(&replica, &replica_scope)),
             replica_policy: init.policy.unwrap_or_else(|| kms_core::policy::default_policy(&replica_scope)),
             replica_tags: init
                 .tags
