@@ -280,11 +280,12 @@ fn enqueue(state: &mut dyn StateWrite, destination: &str, entries: Vec<OutboxEnt
     Ok(())
 }
 
-/// Queues `key` for every other region that holds it; `init` for `new_replica` only.
-fn enqueue_for_all(
+/// Makes `config` the key's and queues the key for every other region that holds it, with
+/// `new_replica`'s initial properties for that region only.
+fn publish(
     region: &str,
-    key: &KeyRecord,
-    config: &MultiRegionConfig,
+    key: &mut KeyRecord,
+    config: MultiRegionConfig,
     new_replica: Option<(&str, ReplicaInit)>,
     now: UnixMillis,
     state: &mut dyn StateWrite,
@@ -292,6 +293,16 @@ fn enqueue_for_all(
     for destination in config.other_regions(region) {
         let init = new_replica.as_ref().filter(|(r, _)| *r == destination).map(|(_, init)| init.clone());
         enqueue(state, &destination, vec![OutboxEntry::owed(&key.key_id, init, false, now)])?;
+    }
+    key.multi_region_config = Some(config);
+    Ok(())
+}
+
+/// Notes that `source`'s outbox entry `seq` was applied here (reported by GetReplicationStatus).
+fn note_applied(source: &str, seq: u64, state: &mut dyn StateWrite) -> KmsResult<()> {
+    let inbox_key = prefixed(INBOX_PREFIX, source);
+    if seq > read_u64(&*state, &inbox_key)? {
+        state.put(&inbox_key, &seq.to_be_bytes());
     }
     Ok(())
 }
@@ -316,7 +327,7 @@ pub fn note_change(
     now: UnixMillis,
     state: &mut dyn StateWrite,
 ) -> KmsResult<()> {
-    let Some(config) = key.multi_region_config.as_mut().filter(|c| c.is_primary(region)) else {
+    let Some(mut config) = key.multi_region_config.clone().filter(|c| c.is_primary(region)) else {
         return Ok(());
     };
     if matches!(change, KeyChange::ScheduleDeletion { .. }) && !config.replica_regions.is_empty() {
@@ -328,8 +339,7 @@ pub fn note_change(
         return Ok(());
     }
     config.version += 1;
-    let config = config.clone();
-    enqueue_for_all(region, key, &config, None, now, state)
+    publish(region, key, config, None, now, state)
 }
 
 /// Whether `key` may be replicated from `region` to `replica_region` now: a usable primary here,
@@ -365,8 +375,7 @@ pub fn replicate_key(
     let mut config = key.multi_region_config.clone().ok_or_else(|| not_multi_region(key_id))?;
     config.replica_regions.insert(replica_region.to_string());
     config.version += 1;
-    key.multi_region_config = Some(config.clone());
-    enqueue_for_all(region, &key, &config, Some((replica_region, init.clone())), now, state)?;
+    publish(region, &mut key, config, Some((replica_region, init.clone())), now, state)?;
     state::put_key(state, &key);
     Ok(CommandOutput::Key(Box::new(key)))
 }
@@ -410,8 +419,7 @@ pub fn update_primary_region(
     config.replica_regions.insert(old_primary);
     config.epoch += 1;
     config.version = 1;
-    key.multi_region_config = Some(config.clone());
-    enqueue_for_all(region, &key, &config, None, now, state)?;
+    publish(region, &mut key, config, None, now, state)?;
     state::put_key(state, &key);
     Ok(CommandOutput::Key(Box::new(key)))
 }
@@ -432,11 +440,7 @@ pub fn apply_update(
     now: UnixMillis,
     state: &mut dyn StateWrite,
 ) -> CommandResult {
-    let inbox_key = prefixed(INBOX_PREFIX, source);
-    let applied = read_u64(&*state, &inbox_key)?;
-    if seq > applied {
-        state.put(&inbox_key, &seq.to_be_bytes());
-    }
+    note_applied(source, seq, state)?;
     let existing = Keys::new(&*state).get_key(&update.key_id)?;
     let key = match existing {
         None => match &update.init {
@@ -533,10 +537,7 @@ pub fn apply_replica_deleted(
     now: UnixMillis,
     state: &mut dyn StateWrite,
 ) -> CommandResult {
-    let inbox_key = prefixed(INBOX_PREFIX, source);
-    if seq > read_u64(&*state, &inbox_key)? {
-        state.put(&inbox_key, &seq.to_be_bytes());
-    }
+    note_applied(source, seq, state)?;
     let Some(mut key) = Keys::new(&*state).get_key(key_id)? else { return Ok(CommandOutput::Done) };
     let Some(mut config) = key.multi_region_config.clone().filter(|c| c.is_primary(region)) else {
         // Not the primary here (any more): the news is the current primary's business.
@@ -546,13 +547,12 @@ pub fn apply_replica_deleted(
         return Ok(CommandOutput::Done);
     }
     config.version += 1;
-    key.multi_region_config = Some(config.clone());
     if key.state == KeyState::PendingReplicaDeletion && config.replica_regions.is_empty() {
         let window = key.pending_window_days.unwrap_or(crate::key::DEFAULT_PENDING_WINDOW_DAYS);
         key.state = KeyState::PendingDeletion;
         key.deletion_date = Some(now + u64::from(window) * crate::key::DAY_MILLIS);
     }
-    enqueue_for_all(region, &key, &config, None, now, state)?;
+    publish(region, &mut key, config, None, now, state)?;
     state::put_key(state, &key);
     Ok(CommandOutput::Key(Box::new(key)))
 }
