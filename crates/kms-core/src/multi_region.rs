@@ -129,15 +129,14 @@ impl ReplicaUpdate {
         })
     }
 
-    /// ReplicateKey's announcement of a replica of `key` in `replica_region` (see
-    /// `announcement`). It ranks with the primary's current version, so the outbox's update,
-    /// one version later, completes the replica.
-    pub fn announcement(key: &KeyRecord, replica_region: &str, init: ReplicaInit) -> KmsResult<Self> {
-        let mut update = Self::of(key, Some(init))?;
-        update.materials.clear();
-        update.config.replica_regions.insert(replica_region.to_string());
-        update.announcement = true;
-        Ok(update)
+    /// This update as ReplicateKey's announcement of a replica in `replica_region` (see
+    /// `announcement`): without material, ranked with the primary's current version, so the
+    /// outbox's update, one version later, completes the replica.
+    pub fn into_announcement(mut self, replica_region: &str) -> Self {
+        self.materials.clear();
+        self.config.replica_regions.insert(replica_region.to_string());
+        self.announcement = true;
+        self
     }
 }
 

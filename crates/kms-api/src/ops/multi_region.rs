@@ -30,18 +30,15 @@ impl Kms {
         let init = ReplicaInit { description, policy: req.policy, tags };
         // What the replica will be once its region applies the update: checked now, so a policy
         // that would lock its owner out is refused here rather than silently in the other region.
-        let mut replica = kms_core::multi_region::replica_record(
-            &ReplicaUpdate::of(&key, Some(init.clone()))?,
-            &init,
-            self.now(),
-        );
+        let update = ReplicaUpdate::of(&key, Some(init.clone()))?;
+        let mut replica = kms_core::multi_region::replica_record(&update, &init, self.now());
         if let Some(policy) = &init.policy {
             let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
             self.check_new_policy(caller, &replica, policy, bypass)?;
         }
         // The replica's region creates it in Creating now (or says it already holds the key);
         // the outbox brings the material once the command below commits.
-        let announcement = ReplicaUpdate::announcement(&key, &req.replica_region, init.clone())?;
+        let announcement = update.into_announcement(&req.replica_region);
         crate::regions::replicator::announce_replica(self, &req.replica_region, announcement).await?;
         let command = Command::ReplicateKey {
             key_id: key.key_id.clone(),

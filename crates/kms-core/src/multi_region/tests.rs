@@ -332,7 +332,7 @@ fn an_announced_replica_is_creating_until_its_material_arrives() {
     let (mut a, mut b) = (primary(A), Region::new(B));
     let init = ReplicaInit { description: "announced".into(), ..ReplicaInit::default() };
     let announce = |b: &mut Region, a: &Region| {
-        let update = ReplicaUpdate::announcement(&a.key(), B, init.clone()).unwrap();
+        let update = ReplicaUpdate::of(&a.key(), Some(init.clone())).unwrap().into_announcement(B);
         b.run(Command::ApplyReplicaUpdate { source_region: A.into(), seq: 0, update, now: 2 })
     };
     announce(&mut b, &a).unwrap();
