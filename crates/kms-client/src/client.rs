@@ -1,0 +1,1 @@
+//! The typed gRPC client (see the crate documentation).

@@ -1,0 +1,1 @@
+//! Envelope encryption of streams (see the crate documentation).
