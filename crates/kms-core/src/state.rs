@@ -85,7 +85,7 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> 
         .map_err(|err| KmsError::internal(format!("stored {what} record is corrupt: {err}")))
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serializing plain structs of strings, numbers and maps with string keys cannot fail.
     serde_json::to_vec(value).unwrap_or_default()
 }

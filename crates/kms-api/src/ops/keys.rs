@@ -32,6 +32,13 @@ impl Kms {
         req: pb::CreateKeyRequest,
     ) -> KmsResult<pb::CreateKeyResponse> {
         self.authorize_without_key(caller, Action::CreateKey)?;
+        let token = self.create_key_token(caller, &req)?;
+        if let Some(token) = &token
+            && let Some(key) = self.key_created_with(token)?
+        {
+            // A retry of a CreateKey this node has already applied: no new material needed.
+            return Ok(pb::CreateKeyResponse { key_metadata: Some(self.metadata(&key)) });
+        }
         let key_spec = self.requested_key_spec(&req)?;
         let key_usage =
             key_spec.resolve_usage(enum_in::<pb::KeyUsage, KeyUsage>("KeyUsage", req.key_usage)?)?;
@@ -85,7 +92,11 @@ impl Kms {
             key.materials = vec![material];
             key.public_key = public_key;
         }
-        let key = self.propose_key(Command::CreateKey { key }).await?;
+        let command = match token {
+            Some(token) => Command::CreateKeyWithToken { key, token },
+            None => Command::CreateKey { key },
+        };
+        let key = self.propose_key(command).await?;
         tracing::info!(key_id = %key.key_id, key_spec = %key.key_spec, "created key");
         Ok(pb::CreateKeyResponse { key_metadata: Some(self.metadata(&key)) })
     }

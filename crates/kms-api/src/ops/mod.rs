@@ -3,6 +3,7 @@
 
 mod aliases;
 mod asymmetric;
+mod create_key_token;
 mod crypto;
 mod custom_key_stores;
 mod grants;
