@@ -263,11 +263,21 @@ def check_config(objects, values):
     provider = values.get("rootKey", {}).get("provider", "file")
     assert ("root_key" in config) == (provider != "file")
     assert ("root_key_file" in config) == (provider == "file")
+    previous = values.get("rootKey", {}).get("previous", [])
+    rendered_previous = config.get("previous_root_keys", [])
+    assert len(rendered_previous) == len(previous), "every previous root key is in kmsd.toml"
+    assert all(p["provider"] == provider for p in rendered_previous)
     assert set(config.get("regions", {})) == set(values.get("regions", {}))
     assert ("aws_listen" in config) == values.get("aws", {}).get("enabled", False)
     (sts,) = by_kind(objects, "StatefulSet")
     (kmsd,) = sts["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in kmsd["env"]}
+    if provider == "env":
+        assert all(f"KMS_PREVIOUS_ROOT_KEY_{i}" in env for i in range(len(previous)))
+    if provider == "file":
+        (copy,) = sts["spec"]["template"]["spec"]["initContainers"]
+        copied = [arg for arg in copy["command"] if arg.startswith("/etc/kms/root-key-secret/")]
+        assert len(copied) == 1 + len(previous), "the init container copies every root key"
     assert env["KMSD_RAFT_ADVERTISE"].startswith("$(POD_NAME).")
     if config.get("aws_credentials"):
         kinds = {o["kind"] for o in by_kind(objects, "Secret") if "kmsd.toml" in o.get("stringData", {})}

@@ -28,9 +28,17 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, and that this process has not handed out before
+/// (the OS may offer a just-closed port again, and two nodes of one test must not both get it).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if HANDED_OUT.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 /// One `kmsd dev` node.
@@ -277,6 +285,8 @@ pub struct ClusterNode {
     pub dir: PathBuf,
     pub listen: SocketAddr,
     pub raft_listen: SocketAddr,
+    /// Prometheus `GET /metrics`; see [`ClusterNode::scrape_metrics`].
+    pub metrics_listen: SocketAddr,
     stopped: bool,
     env: Vec<(String, String)>,
     /// The harness's client identity when the region runs on TLS ([`Cluster::enable_tls`]).
@@ -340,6 +350,11 @@ impl ClusterNode {
 
     pub fn is_running(&self) -> bool {
         self.child.is_some()
+    }
+
+    /// `GET /metrics` of this node: (HTTP status, content type, body).
+    pub fn scrape_metrics(&self) -> (u16, String, String) {
+        http_get(self.metrics_listen, "/metrics")
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -418,6 +433,15 @@ impl ClusterNode {
         self.stopped = false;
     }
 
+    /// SIGTERM, and waits for the graceful shutdown to finish.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), "-TERM");
+            child.wait().unwrap();
+        }
+        self.stopped = false;
+    }
+
     /// Whether the node was frozen with [`sigstop`](Self::sigstop) and not thawed yet.
     pub fn is_stopped(&self) -> bool {
         self.stopped
@@ -479,6 +503,9 @@ pub struct Cluster {
     region: String,
     /// The harness's client identity once [`enable_tls`](Self::enable_tls) was called.
     tls: Option<ClientIdentity>,
+    /// `maintenance_interval_secs` of every node: an hour unless a test needs the maintenance
+    /// pass (deletions, rotations, re-sealing) to run ([`set_maintenance_interval`](Self::set_maintenance_interval)).
+    maintenance_interval_secs: u64,
     pub nodes: std::collections::BTreeMap<u64, ClusterNode>,
 }
 
@@ -533,6 +560,7 @@ impl Cluster {
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             region: region.to_string(),
             tls: None,
+            maintenance_interval_secs: 3600,
             nodes: Default::default(),
         };
         for id in 1..=n {
@@ -573,6 +601,27 @@ impl Cluster {
             "[tls]\ncert = \"{{node_dir}}/node.crt\"\nkey = \"{{node_dir}}/node.key\"\nca = {:?}",
             ca_dir.join("ca.crt")
         ));
+    }
+
+    /// How often every node runs its maintenance pass; takes effect for nodes started or
+    /// restarted afterwards.
+    pub fn set_maintenance_interval(&mut self, secs: u64) {
+        self.maintenance_interval_secs = secs;
+    }
+
+    /// The region's root key file, named in every node's configuration as `root_key_file`.
+    pub fn root_key_file(&self) -> &Path {
+        &self.root_key
+    }
+
+    /// Names `path` as the root key file of nodes started or restarted from now on.
+    pub fn set_root_key_file(&mut self, path: &Path) {
+        self.root_key = path.to_path_buf();
+    }
+
+    /// Replaces the TOML appended to every node's configuration (see [`append_config`](Self::append_config)).
+    pub fn set_config(&mut self, extra: &str) {
+        self.extra_config = format!("{extra}\n");
     }
 
     /// The harness's client identity, when the region runs on TLS.
@@ -619,6 +668,7 @@ impl Cluster {
             dir,
             listen: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
             raft_listen: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+            metrics_listen: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
             stopped: false,
             env: self.env.clone(),
             tls: self.tls.clone(),
@@ -638,13 +688,16 @@ impl Cluster {
     ) {
         let mut text = format!(
             "node_id = {}\ndata_dir = {:?}\nlisten = \"{}\"\nraft_listen = \"{}\"\nregion = {:?}\n\
-             account = \"111122223333\"\nroot_key_file = {:?}\nmaintenance_interval_secs = 3600\n",
+             account = \"111122223333\"\nroot_key_file = {:?}\nmaintenance_interval_secs = {}\n\
+             metrics_listen = \"{}\"\n",
             node.id,
             node.data_dir(),
             node.listen,
             node.raft_listen,
             self.region,
-            self.root_key
+            self.root_key,
+            self.maintenance_interval_secs,
+            node.metrics_listen,
         );
         if !join.is_empty() {
             let quoted: Vec<String> = join.iter().map(|endpoint| format!("{endpoint:?}")).collect();
@@ -708,6 +761,15 @@ impl Cluster {
     }
 
     /// Restarts a killed node on its data directory and ports; returns once it serves.
+    /// Stops node `id` gracefully (SIGTERM) and starts it again with the cluster's current
+    /// configuration (root key file, appended TOML), as one step of a rolling change does.
+    /// Returns once it serves its client port.
+    pub async fn restart_reconfigured(&mut self, id: u64) {
+        self.node_mut(id).terminate();
+        self.write_config(self.node(id), &Default::default());
+        self.restart(id).await;
+    }
+
     pub async fn restart(&mut self, id: u64) {
         let node = self.node_mut(id);
         node.spawn();

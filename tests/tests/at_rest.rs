@@ -56,7 +56,9 @@ async fn no_plaintext_key_material_or_data_at_rest() {
     let mut materials = Vec::new();
     for key in &keys {
         for material in &key.materials {
-            let raw = kms_crypto::unseal(&root, &key.key_id, material.version, &material.sealed).unwrap();
+            let raw =
+                kms_crypto::unseal(&root.clone().into(), &key.key_id, material.version, &material.sealed)
+                    .unwrap();
             materials.push((key.key_id.clone(), material.version, raw.expose().to_vec()));
         }
     }

@@ -10,7 +10,7 @@ use kms_core::key::{KeyRecord, MaterialVersion, UnixMillis};
 use kms_core::spec::{KeySpec, RotationType};
 use kms_core::state::Keys;
 use kms_core::{KmsError, KmsResult};
-use kms_crypto::{RootKey, SecretBytes};
+use kms_crypto::{RootKeyRing, SecretBytes};
 use kms_proto::v1 as pb;
 use kms_replication::{Region, ReplicationError};
 use std::sync::Arc;
@@ -34,7 +34,8 @@ impl Clock for SystemClock {
 #[derive(Clone)]
 pub struct Kms {
     pub(crate) region: Region,
-    pub(crate) root_key: Arc<RootKey>,
+    /// The root keys: the active one seals, every one unseals (root key rotation).
+    pub(crate) root_keys: Arc<RootKeyRing>,
     pub(crate) scope: RegionScope,
     clock: Arc<dyn Clock>,
     usage: Arc<UsageTracker>,
@@ -48,23 +49,33 @@ pub struct Kms {
     pub(crate) services: Arc<std::collections::BTreeSet<String>>,
     /// The other regions of the deployment ([`Kms::with_peer_regions`]).
     pub(crate) peers: Arc<crate::regions::PeerRegions>,
-    /// This region's replication key pair, derived from the root key.
-    pub(crate) replication_key: Arc<kms_crypto::ReplicationKeyPair>,
+    /// This region's replication key pairs, derived from the root keys, the active one first:
+    /// other regions wrap for the active one, and wraps for a previous one are still accepted
+    /// while a root key rotation rolls through the region.
+    pub(crate) replication_keys: Arc<Vec<kms_crypto::ReplicationKeyPair>>,
     /// What this node's replicator last saw of each destination region.
     pub(crate) deliveries: Arc<crate::regions::DeliveryLog>,
 }
 
 impl Kms {
-    pub fn new(region: Region, root_key: RootKey, scope: RegionScope) -> Self {
-        Self::with_clock(region, root_key, scope, Arc::new(SystemClock))
+    pub fn new(region: Region, root_keys: impl Into<RootKeyRing>, scope: RegionScope) -> Self {
+        Self::with_clock(region, root_keys, scope, Arc::new(SystemClock))
     }
 
     /// A service whose notion of "now" comes from `clock` (tests move time forward with it).
-    pub fn with_clock(region: Region, root_key: RootKey, scope: RegionScope, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(
+        region: Region,
+        root_keys: impl Into<RootKeyRing>,
+        scope: RegionScope,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let root_keys: RootKeyRing = root_keys.into();
         Self {
             region,
-            replication_key: Arc::new(kms_crypto::ReplicationKeyPair::derive(&root_key)),
-            root_key: Arc::new(root_key),
+            replication_keys: Arc::new(
+                root_keys.keys().map(kms_crypto::ReplicationKeyPair::derive).collect(),
+            ),
+            root_keys: Arc::new(root_keys),
             scope,
             clock,
             usage: Arc::default(),
@@ -160,8 +171,8 @@ impl Kms {
         rotation_type: Option<RotationType>,
     ) -> KmsResult<(MaterialVersion, Vec<u8>)> {
         let (material, public_key) = engine::generate_material(spec).await?;
-        let sealed =
-            kms_crypto::seal(&self.root_key, key_id, version, material.expose()).map_err(crypto_error)?;
+        let sealed = kms_crypto::seal(self.root_keys.active(), key_id, version, material.expose())
+            .map_err(crypto_error)?;
         let material_id = kms_crypto::random_bytes(32).map_err(crypto_error)?;
         let material = MaterialVersion {
             version,
@@ -173,9 +184,14 @@ impl Kms {
         Ok((material, public_key))
     }
 
+    /// The replication key pair other regions wrap material for: the active root key's.
+    pub(crate) fn active_replication_key(&self) -> kms_crypto::ReplicationKeyPair {
+        kms_crypto::ReplicationKeyPair::derive(self.root_keys.active())
+    }
+
     /// The plaintext material of one version, for the duration of one operation.
     pub(crate) fn unseal(&self, key: &KeyRecord, material: &MaterialVersion) -> KmsResult<SecretBytes> {
-        kms_crypto::unseal(&self.root_key, &key.key_id, material.version, &material.sealed)
+        kms_crypto::unseal(&self.root_keys, &key.key_id, material.version, &material.sealed)
             .map_err(crypto_error)
     }
 }

@@ -22,6 +22,7 @@ pub mod metrics;
 mod operations;
 mod ops;
 pub mod regions;
+mod reseal;
 mod service_keys;
 /// Per-principal request rate limits (ThrottlingException).
 pub mod throttle;

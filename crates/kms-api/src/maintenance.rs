@@ -1,5 +1,6 @@
 //! Time-driven work: deleting keys whose waiting period is over, deleting imported key
-//! material whose ValidTo passed, and rotating keys whose rotation is due. It runs on every node
+//! material whose ValidTo passed, rotating keys whose rotation is due, and re-sealing material
+//! after a root key rotation (`crate::reseal`). It runs on every node
 //! but acts only on the leader, so each change is proposed once; the state machine re-checks due dates, so a duplicate proposal (e.g. around
 //! a leader change) is refused rather than applied twice.
 
@@ -18,6 +19,9 @@ impl Kms {
     /// region does not grow its Raft log every tick.
     pub async fn run_maintenance(&self) -> (usize, usize) {
         if !self.region.is_leader() {
+            if let Some(metrics) = crate::metrics::installed() {
+                metrics.observe_reseal(None);
+            }
             return (0, 0);
         }
         let now = self.now();
@@ -51,6 +55,7 @@ impl Kms {
                 }
             }
         }
+        self.reseal_pass(&keys).await;
         (purged, rotated)
     }
 

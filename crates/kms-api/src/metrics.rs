@@ -80,6 +80,8 @@ pub struct Metrics {
     throttled: Family<LatencyLabels, Counter>,
     raft: RaftGauges,
     replication: ReplicationGauges,
+    /// Sealed values not under the active root key, as the leader's last re-seal pass left them.
+    stale_sealed: Gauge,
     /// The audit log's counters, read at each scrape once [`Metrics::observe_audit`] names it.
     audit: Arc<AuditCollector>,
     /// Method names by gRPC service name (kms.v1 and kms.admin.v1), from the compiled-in
@@ -119,6 +121,13 @@ impl Metrics {
         );
         let raft = RaftGauges::register(&mut registry);
         let replication = ReplicationGauges::register(&mut registry);
+        let stale_sealed = Gauge::default();
+        stale_sealed.set(-1);
+        registry.register(
+            "kms_root_key_stale_sealed_values",
+            "Key material still sealed under a root key other than the active one, as this node's last re-seal pass left it; only the leader runs them, other nodes report -1 (0 on the leader: the previous root keys may be removed)",
+            stale_sealed.clone(),
+        );
         let audit = Arc::new(AuditCollector::default());
         registry.register_collector(Box::new(audit.clone()));
         let mut services = BTreeMap::new();
@@ -136,7 +145,7 @@ impl Metrics {
                 }
             }
         }
-        Self { registry, requests, latency, throttled, raft, replication, audit, services }
+        Self { registry, requests, latency, throttled, raft, replication, stale_sealed, audit, services }
     }
 
     /// The (service, operation) of a gRPC request path `/<service>/<method>`, if the service is
@@ -210,6 +219,12 @@ impl Metrics {
                 self.replication.push_failures.get_or_create(&labels).inc();
             }
         }
+    }
+
+    /// What this node's last re-seal pass left under other root keys; `None` when this node is
+    /// not the leader and so runs none.
+    pub fn observe_reseal(&self, remaining: Option<usize>) {
+        self.stale_sealed.set(remaining.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)));
     }
 
     /// Reports the counters of `log` from now on (the node's one audit log; later calls are

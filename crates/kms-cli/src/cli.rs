@@ -710,6 +710,14 @@ pub enum Command {
     /// Check a kmsd audit log offline: `kmsctl audit verify <file>`.
     #[command(subcommand)]
     Audit(crate::audit::AuditCommand),
+
+    // ----- Envelope encryption of files (not an AWS command) -----
+    /// Encrypt a file or stream of any size under a KMS key: one data key from GenerateDataKey,
+    /// AES-256-GCM in authenticated chunks (format: docs/envelope-format.md).
+    EncryptFile(crate::envelope_files::EncryptFileArgs),
+    /// Decrypt a file written by encrypt-file (one KMS Decrypt call); refuses a damaged,
+    /// truncated or reordered file, and writes --out only once all of it has authenticated.
+    DecryptFile(crate::envelope_files::DecryptFileArgs),
 }
 
 #[cfg(test)]

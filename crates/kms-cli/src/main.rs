@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod connection;
 mod credentials;
+mod envelope_files;
 mod error;
 mod json;
 mod render;
@@ -64,6 +65,8 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Token(command) => credentials::run_token(command)?,
         Command::Health => cli.connection.health().await?,
         Command::Audit(command) => audit::run(command)?,
+        Command::EncryptFile(args) => envelope_files::encrypt_file(&cli.connection, args).await?,
+        Command::DecryptFile(args) => envelope_files::decrypt_file(&cli.connection, args).await?,
         command => {
             let mut client = run::connect(&cli.connection).await?;
             run::run(&mut client, command, !cli.no_paginate).await?

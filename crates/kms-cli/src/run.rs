@@ -165,6 +165,8 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
                 tags: tags(t),
                 multi_region: flag(multi_region, no_multi_region),
                 xks_key_id,
+                // kmsctl makes one attempt; the token is for clients that retry (kms-client).
+                idempotency_token: None,
             }
         )
         .render(),
@@ -771,7 +773,7 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
         )
         .render(),
         // Not KMS operations: `main` runs them itself and never gets here.
-        C::Cluster(_) | C::Ca(_) | C::Token(_) | C::Health | C::Audit(_) => {
+        C::Cluster(_) | C::Ca(_) | C::Token(_) | C::Health | C::Audit(_) | C::EncryptFile(_) | C::DecryptFile(_) => {
             return Err(CliError::Usage("this command is not a KMS operation".to_string()));
         }
     };

@@ -6,5 +6,6 @@
 //!   fixed-size authenticated chunks); the format is specified in `docs/envelope-format.md`.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod client;
 pub mod envelope;

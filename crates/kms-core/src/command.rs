@@ -6,6 +6,7 @@
 
 use crate::error::{KmsError, KmsResult};
 use crate::grant::{Grant, MAX_GRANTS_PER_KEY};
+use crate::idempotency::{self, CreateKeyToken};
 use crate::key::{
     ImportParameters, KeyChange, KeyRecord, MAX_IMPORT_PARAMETERS_PER_KEY, MaterialImport, UnixMillis,
 };
@@ -129,6 +130,18 @@ pub enum Command {
         destination_region: String,
         through_seq: u64,
     },
+    /// CreateKey with an idempotency token (`crate::idempotency`): the key a live record of the
+    /// token names, or a new key together with the token's record.
+    CreateKeyWithToken {
+        key: KeyRecord,
+        token: CreateKeyToken,
+    },
+    /// Root key rotation: a key's material re-sealed under the active root key, each value
+    /// swapped only while unchanged (`crate::reseal`).
+    ResealKey {
+        key_id: String,
+        reseal: crate::reseal::KeyReseal,
+    },
 }
 
 /// What an accepted command produced.
@@ -141,6 +154,8 @@ pub enum CommandOutput {
     /// Keys whose imported material expired.
     Expired(Vec<String>),
     Grant(Box<Grant>),
+    /// How many sealed values a ResealKey replaced.
+    Resealed(u32),
 }
 
 pub type CommandResult = KmsResult<CommandOutput>;
@@ -242,6 +257,10 @@ pub fn apply(command: &Command, region: &str, state: &mut dyn StateWrite) -> Com
         Command::TrimOutbox { destination_region, through_seq } => {
             multi_region::trim_outbox(destination_region, *through_seq, state)
         }
+        Command::CreateKeyWithToken { key, token } => {
+            idempotency::create_key_once(key, token, state, create_key)
+        }
+        Command::ResealKey { key_id, reseal } => crate::reseal::apply(key_id, reseal, state),
     }
 }
 
@@ -541,7 +560,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn new_key(key_id: &str, spec: KeySpec) -> KeyRecord {
+    pub(crate) fn new_key(key_id: &str, spec: KeySpec) -> KeyRecord {
         let usage = spec.resolve_usage(None).unwrap_or(KeyUsage::GenerateVerifyMac);
         let material = MaterialVersion {
             version: 0,

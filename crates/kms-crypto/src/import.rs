@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 
 use crate::asymmetric::{AsymmetricKeySpec, EncryptionAlgorithm};
 use crate::mac::{MacAlgorithm, generate_mac, verify_mac};
-use crate::{CryptoError, RootKey, SecretBytes};
+use crate::{CryptoError, RootKey, RootKeyRing, SecretBytes};
 
 /// The import wrapping algorithms this server supports. (`RSAES_PKCS1_V1_5` is deprecated by
 /// AWS and `SM2PKE` needs SM2; both are refused by the caller.)
@@ -178,15 +178,20 @@ pub fn seal_import_token(root: &RootKey, key_id: &str, token: &ImportToken) -> V
     out
 }
 
-/// The token's contents if it is a token this region issued for `key_id` (tag checked in
-/// constant time); `None` for anything else: forged, modified, truncated, for another key.
-pub fn open_import_token(root: &RootKey, key_id: &str, token: &[u8]) -> Option<ImportToken> {
+/// The token's contents if it is a token this region issued for `key_id` under any of its root
+/// keys (tags checked in constant time; a token outlives a root key rotation); `None` for
+/// anything else: forged, modified, truncated, for another key.
+pub fn open_import_token(keys: &RootKeyRing, key_id: &str, token: &[u8]) -> Option<ImportToken> {
     if token.len() != TOKEN_LEN || token[0] != TOKEN_FORMAT_V1 {
         return None;
     }
     let (body, tag) = token.split_at(TOKEN_LEN - TOKEN_TAG_LEN);
-    let tag_key = root.derive("import-token");
-    if !verify_mac(MacAlgorithm::HmacSha256, tag_key.as_slice(), &token_tag_input(key_id, body), tag) {
+    let input = token_tag_input(key_id, body);
+    let genuine = |root: &RootKey| {
+        let tag_key = root.derive("import-token");
+        verify_mac(MacAlgorithm::HmacSha256, tag_key.as_slice(), &input, tag)
+    };
+    if !keys.keys().any(genuine) {
         return None;
     }
     let token_id = body[1..1 + TOKEN_ID_LEN].try_into().ok()?;
@@ -224,7 +229,7 @@ pub fn seal_wrapping_key(
 
 /// Undoes [`seal_wrapping_key`].
 pub fn unseal_wrapping_key(
-    root: &RootKey,
+    root: &RootKeyRing,
     key_id: &str,
     token_id_hex: &str,
     sealed: &[u8],
@@ -334,13 +339,17 @@ mod tests {
 
     #[test]
     fn tokens_are_bound_to_root_key_key_and_contents() {
-        let root = RootKey::generate().unwrap();
+        let key = RootKey::generate().unwrap();
         let token = ImportToken { token_id: [7; TOKEN_ID_LEN], valid_to: 1_700_000_000_000 };
-        let sealed = seal_import_token(&root, "k1", &token);
+        let sealed = seal_import_token(&key, "k1", &token);
         assert_eq!(sealed.len(), TOKEN_LEN);
+        // Still valid after a root key rotation that keeps the old key as a previous one.
+        let rotated = RootKeyRing::new(RootKey::generate().unwrap(), vec![key.clone()]).unwrap();
+        assert_eq!(open_import_token(&rotated, "k1", &sealed), Some(token));
+        let root = RootKeyRing::from(key);
         assert_eq!(open_import_token(&root, "k1", &sealed), Some(token));
         assert_eq!(open_import_token(&root, "k2", &sealed), None, "another key");
-        assert_eq!(open_import_token(&RootKey::generate().unwrap(), "k1", &sealed), None);
+        assert_eq!(open_import_token(&RootKey::generate().unwrap().into(), "k1", &sealed), None);
         for pos in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[pos] ^= 0x80;
@@ -363,8 +372,9 @@ mod tests {
 
     #[test]
     fn sealed_wrapping_keys_are_not_key_material() {
-        let root = RootKey::generate().unwrap();
-        let sealed = seal_wrapping_key(&root, "k1", "ab", b"pkcs8").unwrap();
+        let key = RootKey::generate().unwrap();
+        let sealed = seal_wrapping_key(&key, "k1", "ab", b"pkcs8").unwrap();
+        let root = RootKeyRing::from(key);
         assert_eq!(unseal_wrapping_key(&root, "k1", "ab", &sealed).unwrap().expose(), b"pkcs8");
         assert!(unseal_wrapping_key(&root, "k1", "ac", &sealed).is_err());
         assert!(crate::unseal(&root, "k1", 0, &sealed).is_err());

@@ -44,7 +44,7 @@ pub use mac::{MacAlgorithm, generate_mac, verify_mac};
 pub use material::{SymmetricKeySpec, generate_symmetric_material};
 pub use random::random_bytes;
 pub use region_wrap::{ReplicationKeyPair, WrapBinding, wrap_for_region};
-pub use seal::{RootKey, seal, unseal};
+pub use seal::{RootKey, RootKeyId, RootKeyRing, seal, sealed_under, unseal};
 pub use secret::SecretBytes;
 
 #[cfg(test)]

@@ -39,6 +39,12 @@ pub struct Config {
     /// a PKCS#11 token.
     #[serde(default)]
     pub root_key: Option<RootKeySource>,
+    /// Root keys active before a root key rotation (`[[previous_root_keys]]`, each like
+    /// `[root_key]`): they only unseal, while the leader re-seals what they sealed under the
+    /// active key. Remove one once `kms_root_key_stale_sealed_values` reads 0 on the leader and
+    /// 24 hours have passed (import tokens issued before the switch live that long).
+    #[serde(default)]
+    pub previous_root_keys: Vec<RootKeySource>,
     /// The voters of a brand-new region, by node id (`1 = "10.0.0.1:8301"`). Only the node with
     /// the lowest id initializes; on a node with existing state this is ignored.
     #[serde(default)]
@@ -299,6 +305,7 @@ impl Config {
             node_id: 1,
             root_key_file: Some(data_dir.join("root.key")),
             root_key: None,
+            previous_root_keys: Vec::new(),
             data_dir,
             listen,
             raft_listen,
@@ -397,8 +404,11 @@ impl Config {
             bail!("aws_listen is set but [aws_credentials] is empty: nobody could call the AWS endpoint");
         }
         self.validate_transport_security()?;
-        if let RootKeySource::Pkcs11 { slot: None, token_label: None, .. } = self.root_key_source()? {
-            bail!("[root_key] provider = \"pkcs11\" needs a slot or a token_label");
+        let sources = std::iter::once(self.root_key_source()?).chain(self.previous_root_keys.iter().cloned());
+        for source in sources {
+            if let RootKeySource::Pkcs11 { slot: None, token_label: None, .. } = source {
+                bail!("a root key with provider = \"pkcs11\" needs a slot or a token_label");
+            }
         }
         if let Some(kubernetes) = &self.kubernetes {
             kubernetes.validate()?;

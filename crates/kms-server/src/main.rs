@@ -136,7 +136,7 @@ async fn run(mode: Mode) -> Result<()> {
             );
             let path = config.data_dir.join("root.key");
             let root_key = root_key::load_or_create(&path)?;
-            server::run(config, root_key).await
+            server::run(config, root_key.into()).await
         }
         Mode::Run { config, data_dir, listen, raft_listen, raft_advertise, node_id, metrics_listen } => {
             let mut config = Config::load(&config)?;
@@ -147,8 +147,8 @@ async fn run(mode: Mode) -> Result<()> {
             config.node_id = node_id.unwrap_or(config.node_id);
             config.metrics_listen = metrics_listen.or(config.metrics_listen);
             config.validate()?;
-            let root_key = root_key::load_from(&config.root_key_source()?)?;
-            server::run(config, root_key).await
+            let root_keys = root_key::load_ring(&config)?;
+            server::run(config, root_keys).await
         }
     }
 }

@@ -9,13 +9,29 @@
 //!   copied data directory is useless without the token. Every node of a region must reach a
 //!   token holding the same AES key (an HSM cluster, or the key imported into each token).
 
-use crate::config::RootKeySource;
+use crate::config::{Config, RootKeySource};
 use anyhow::{Context, Result, bail};
-use kms_crypto::RootKey;
+use kms_crypto::{RootKey, RootKeyRing};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+/// The active root key and the previous ones, each from its provider.
+pub fn load_ring(config: &Config) -> Result<RootKeyRing> {
+    let active = load_from(&config.root_key_source()?).context("loading the root key")?;
+    let previous = config
+        .previous_root_keys
+        .iter()
+        .enumerate()
+        .map(|(i, source)| load_from(source).with_context(|| format!("loading previous root key #{}", i + 1)))
+        .collect::<Result<Vec<_>>>()?;
+    let ring =
+        RootKeyRing::new(active, previous).map_err(|err| anyhow::anyhow!("[previous_root_keys]: {err}"))?;
+    let previous: Vec<String> = ring.keys().skip(1).map(|key| key.id().to_string()).collect();
+    tracing::info!(active = %ring.active().id(), previous = ?previous, "root keys loaded");
+    Ok(ring)
+}
 
 /// The root key from its configured provider.
 pub fn load_from(source: &RootKeySource) -> Result<RootKey> {
@@ -212,5 +228,43 @@ mod tests {
         assert!(load(&path).is_ok());
         fs::write(&path, "abc").unwrap();
         assert!(load(&path).is_err());
+    }
+
+    fn key_file(dir: &Path, name: &str, byte: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        fs::write(&path, byte.repeat(32)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    fn config_with(active: &Path, previous: &[&Path]) -> Config {
+        let previous: String = previous
+            .iter()
+            .map(|p| format!("[[previous_root_keys]]\nprovider = \"file\"\npath = {:?}\n", p))
+            .collect();
+        let text = format!(
+            "{}\n{previous}",
+            crate::config::MINIMAL.replace("/etc/kms/root.key", &active.display().to_string())
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn the_ring_is_the_root_key_and_the_previous_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (key_file(dir.path(), "old.key", "01"), key_file(dir.path(), "new.key", "02"));
+        let ring = load_ring(&config_with(&new, &[&old])).unwrap();
+        assert_eq!(ring.active().id(), load(&new).unwrap().id());
+        let ids: Vec<_> = ring.keys().map(RootKey::id).collect();
+        assert_eq!(ids, vec![load(&new).unwrap().id(), load(&old).unwrap().id()]);
+        assert_eq!(load_ring(&config_with(&new, &[])).unwrap().keys().count(), 1);
+
+        // The same key twice means the rotation did not happen as configured.
+        let copy = key_file(dir.path(), "copy.key", "02");
+        let err = load_ring(&config_with(&new, &[&copy])).unwrap_err();
+        assert!(format!("{err:#}").contains("listed twice"), "{err:#}");
+        // A previous key that cannot be read stops the node, naming which.
+        let err = load_ring(&config_with(&new, &[&old, &dir.path().join("gone.key")])).unwrap_err();
+        assert!(format!("{err:#}").contains("previous root key #2"), "{err:#}");
     }
 }

@@ -12,7 +12,7 @@ use kms_api::regions::PeerRegions;
 use kms_api::regions::service::ReplicationService;
 use kms_core::command::KmsStateMachine;
 use kms_core::ids::RegionScope;
-use kms_crypto::RootKey;
+use kms_crypto::RootKeyRing;
 use kms_proto::v1::key_management_service_server::KeyManagementServiceServer;
 use kms_replication::{ClusterAdminService, Region, RegionConfig};
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::ServerTlsConfig;
 
 /// Runs a node until SIGINT or SIGTERM, then stops it cleanly.
-pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
+pub async fn run(config: Config, root_keys: RootKeyRing) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let tls = config.tls.as_ref().map(TlsMaterial::load).transpose()?;
@@ -31,7 +31,7 @@ pub async fn run(config: Config, root_key: RootKey) -> Result<()> {
     // Before anything is served: a log that cannot be continued stops the node here.
     let audit = kms_audit::AuditLog::open(&config.audit_config()).context("opening the audit log")?;
     let region = open_region(&config, tls.as_ref()).await?;
-    let kms = Kms::new(region.clone(), root_key, RegionScope::new(&config.region, &config.account))
+    let kms = Kms::new(region.clone(), root_keys, RegionScope::new(&config.region, &config.account))
         .with_audit(audit.clone())
         .with_throttle(kms_api::throttle::Throttle::new(config.rate_limits.limits()))
         .with_services(config.services.iter().cloned())

@@ -87,6 +87,29 @@ pin_file = "/etc/kms/pkcs11/pin"
 {{- end }}
 {{- end }}
 {{- end }}
+{{- range $i, $previous := .Values.rootKey.previous }}
+
+# A root key of an earlier rotation: unseals only, until the leader has re-sealed its material.
+[[previous_root_keys]]
+provider = {{ $.Values.rootKey.provider | toJson }}
+{{- if eq $.Values.rootKey.provider "file" }}
+path = "/run/kms/previous-root-{{ $i }}.key"
+{{- else if eq $.Values.rootKey.provider "env" }}
+variable = "KMS_PREVIOUS_ROOT_KEY_{{ $i }}"
+{{- else }}
+{{- with $.Values.rootKey.pkcs11 }}
+module = {{ .module | toJson }}
+{{- if not (kindIs "invalid" .slot) }}
+slot = {{ int .slot }}
+{{- end }}
+{{- with .tokenLabel }}
+token_label = {{ . | toJson }}
+{{- end }}
+pin_file = "/etc/kms/pkcs11/pin"
+{{- end }}
+key_label = {{ $previous | toJson }}
+{{- end }}
+{{- end }}
 {{- range .Values.aws.credentials }}
 
 [aws_credentials.{{ .accessKeyId | toJson }}]

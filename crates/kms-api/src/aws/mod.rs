@@ -5,22 +5,15 @@
 //! It is a thin adapter like the gRPC front end: every operation runs through the same [`Kms`]
 //! method with the kms.v1 request, converted from JSON by one reflection-based [`codec`].
 //!
-//! - [`names`]: AWS member and enum names <-> kms.v1 names
-//! - [`codec`]: JSON <-> kms.v1 messages
+//! - [`kms_aws_wire`]: the wire protocol itself (names, the JSON codec, SigV4, error bodies),
+//!   re-exported here under its module names
 //! - [`operations`]: the operation list and dispatch onto [`Kms`]
-//! - [`sigv4`], [`amz_date`], [`credentials`]: authentication
-//! - [`error`]: AWS error bodies and statuses
 //! - [`endpoint`]: one request, bytes in, bytes out; [`server`]: the hyper server
 
-pub mod amz_date;
-pub mod codec;
-pub mod credentials;
 pub mod endpoint;
-pub mod error;
-pub mod names;
 pub mod operations;
 pub mod server;
-pub mod sigv4;
+pub use kms_aws_wire::{amz_date, codec, credentials, error, names, sigv4};
 
 #[cfg(test)]
 mod tests;

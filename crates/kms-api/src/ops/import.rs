@@ -117,7 +117,7 @@ impl Kms {
         let now = self.now();
         let valid_to = now + IMPORT_PARAMETERS_VALIDITY_MILLIS;
         let sealed_private_key =
-            wrap::seal_wrapping_key(&self.root_key, &key.key_id, &token_id_hex, private.expose())
+            wrap::seal_wrapping_key(self.root_keys.active(), &key.key_id, &token_id_hex, private.expose())
                 .map_err(crypto_error)?;
         let params = ImportParameters {
             key_id: key.key_id.clone(),
@@ -129,8 +129,11 @@ impl Kms {
             valid_to,
         };
         self.propose(Command::PutImportParameters { params, now }).await?;
-        let token =
-            wrap::seal_import_token(&self.root_key, &key.key_id, &wrap::ImportToken { token_id, valid_to });
+        let token = wrap::seal_import_token(
+            self.root_keys.active(),
+            &key.key_id,
+            &wrap::ImportToken { token_id, valid_to },
+        );
         tracing::info!(key_id = %key.key_id, %algorithm, %key_spec, "issued import parameters");
         Ok(pb::GetParametersForImportResponse {
             key_id: self.key_arn(&key.key_id),
@@ -192,7 +195,7 @@ impl Kms {
         }
         key.check_importable("ImportKeyMaterial")?;
 
-        let token = wrap::open_import_token(&self.root_key, &key.key_id, &req.import_token)
+        let token = wrap::open_import_token(&self.root_keys, &key.key_id, &req.import_token)
             .ok_or_else(|| invalid_token(&key.key_id))?;
         if token.valid_to <= now {
             return Err(KmsError::expired_import_token(format!(
@@ -208,7 +211,7 @@ impl Kms {
         let algorithm = wrapping_algorithm(params.wrapping_algorithm)?;
         let rsa_spec = wrapping_key_spec(params.wrapping_key_spec)?;
         let private =
-            wrap::unseal_wrapping_key(&self.root_key, &key.key_id, &token_id, &params.sealed_private_key)
+            wrap::unseal_wrapping_key(&self.root_keys, &key.key_id, &token_id, &params.sealed_private_key)
                 .map_err(crypto_error)?;
         let wrapped = req.encrypted_key_material;
         let material = tokio::task::spawn_blocking(move || {
@@ -233,11 +236,11 @@ impl Kms {
                 lengths.end()
             )));
         }
-        let fingerprint = wrap::material_fingerprint(&self.root_key, &key.key_id, material.expose());
+        let fingerprint = self.import_fingerprint(&key, material.expose());
         // Imported keys hold one material, version 0: old ciphertexts name it, so re-importing
         // the same material makes them decrypt again.
-        let sealed =
-            kms_crypto::seal(&self.root_key, &key.key_id, 0, material.expose()).map_err(crypto_error)?;
+        let sealed = kms_crypto::seal(self.root_keys.active(), &key.key_id, 0, material.expose())
+            .map_err(crypto_error)?;
         let material_id = match &key.import {
             Some(import) => import.material_id.clone(),
             None => hex(kms_crypto::random_bytes(32).map_err(crypto_error)?.expose()),
@@ -294,6 +297,21 @@ impl Kms {
         }
         self.region.sync_reads().await.map_err(replication_error)?;
         Keys::new(&self.region.reader()).import_parameters(key_id, token_id)
+    }
+
+    /// The fingerprint of `material` for `key`: under the root key that fingerprinted the key's
+    /// first import when the ring still holds it and the material is the same (so a re-import
+    /// after a root key rotation is recognised), else under the active root key.
+    fn import_fingerprint(&self, key: &kms_core::key::KeyRecord, material: &[u8]) -> Vec<u8> {
+        use subtle::ConstantTimeEq as _;
+        let candidates =
+            self.root_keys.keys().map(|root| wrap::material_fingerprint(root, &key.key_id, material));
+        let mut candidates: Vec<Vec<u8>> = candidates.collect();
+        let matching = key.import.as_ref().and_then(|import| {
+            candidates.iter().position(|c| bool::from(c.as_slice().ct_eq(&import.fingerprint)))
+        });
+        // In bounds: a ring always holds its active key, so there is at least one candidate.
+        candidates.swap_remove(matching.unwrap_or(0))
     }
 
     /// Deletes expired imported material and import parameters, if any is due. Returns the keys

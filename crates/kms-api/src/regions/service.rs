@@ -11,7 +11,7 @@ use std::sync::Arc;
 use kms_core::command::Command;
 use kms_core::ids::is_multi_region_key_id;
 use kms_core::multi_region::{Outbox, RegionMessage, ReplicaUpdate};
-use kms_crypto::WrapBinding;
+use kms_crypto::{ReplicationKeyPair, WrapBinding};
 use kms_proto::region::v1 as pb;
 use kms_proto::region::v1::region_replication_server::{RegionReplication, RegionReplicationServer};
 use tonic::{Request, Response, Status};
@@ -56,14 +56,23 @@ impl ReplicationService {
 
     /// The command that applies an entry's message here, material resealed under this region's
     /// root key.
-    fn command(&self, source: &str, seq: u64, body: &[u8]) -> Result<Command, Status> {
+    fn command(
+        &self,
+        source: &str,
+        pair: &ReplicationKeyPair,
+        seq: u64,
+        body: &[u8],
+    ) -> Result<Command, Status> {
         let message: RegionMessage = serde_json::from_slice(body)
             .map_err(|e| Status::invalid_argument(format!("undecodable region message: {e}")))?;
         let (source_region, now) = (source.to_string(), self.kms.now());
         Ok(match message {
-            RegionMessage::Update(update) => {
-                Command::ApplyReplicaUpdate { source_region, seq, update: self.reseal(source, *update)?, now }
-            }
+            RegionMessage::Update(update) => Command::ApplyReplicaUpdate {
+                source_region,
+                seq,
+                update: self.reseal(source, pair, *update)?,
+                now,
+            },
             RegionMessage::ReplicaDeleted { key_id } => {
                 Command::ApplyReplicaDeleted { source_region, seq, key_id, now }
             }
@@ -71,7 +80,12 @@ impl ReplicationService {
     }
 
     /// `update` with its material resealed under this region's root key.
-    fn reseal(&self, source: &str, mut update: ReplicaUpdate) -> Result<ReplicaUpdate, Status> {
+    fn reseal(
+        &self,
+        source: &str,
+        pair: &ReplicationKeyPair,
+        mut update: ReplicaUpdate,
+    ) -> Result<ReplicaUpdate, Status> {
         if !is_multi_region_key_id(&update.key_id) {
             return Err(Status::invalid_argument(format!("{} is not a multi-Region key id", update.key_id)));
         }
@@ -86,17 +100,19 @@ impl ReplicationService {
                 key_id: &update.key_id,
                 material_version: material.version,
             };
-            let secret = self.kms.replication_key.unwrap(&binding, &material.sealed).map_err(|_| {
+            let secret = pair.unwrap(&binding, &material.sealed).map_err(|_| {
                 Status::invalid_argument(format!(
                     "material version {} of {} does not open with this region's replication key",
                     material.version, update.key_id
                 ))
             })?;
-            material.sealed =
-                kms_crypto::seal(&self.kms.root_key, &update.key_id, material.version, secret.expose())
-                    .map_err(|e| {
-                        status(kms_core::KmsError::internal(format!("sealing replicated material: {e}")))
-                    })?;
+            material.sealed = kms_crypto::seal(
+                self.kms.root_keys.active(),
+                &update.key_id,
+                material.version,
+                secret.expose(),
+            )
+            .map_err(|e| status(kms_core::KmsError::internal(format!("sealing replicated material: {e}"))))?;
         }
         Ok(update)
     }
@@ -111,7 +127,7 @@ impl RegionReplication for ReplicationService {
         self.admit(&request, None)?;
         Ok(Response::new(pb::GetReplicationKeyResponse {
             region: self.kms.scope.region.clone(),
-            public_key: self.kms.replication_key.public_key(),
+            public_key: self.kms.active_replication_key().public_key(),
         }))
     }
 
@@ -172,17 +188,20 @@ impl RegionReplication for ReplicationService {
                 "region {source} is not another region of this deployment; add it under [regions.{source}]"
             )));
         }
-        if push.wrapped_for != self.kms.replication_key.public_key() {
+        // Any of this node's pairs: during a root key rotation the sender may have fetched the
+        // new active key from a node that already has it, or still hold the previous one.
+        let Some(pair) = self.kms.replication_keys.iter().find(|pair| pair.public_key() == push.wrapped_for)
+        else {
             return Err(Status::failed_precondition(
                 "the material is wrapped for another replication key of this region; fetch it again",
             ));
-        }
+        };
         if push.entries.len() > MAX_ENTRIES_PER_PUSH {
             return Err(Status::invalid_argument(format!("at most {MAX_ENTRIES_PER_PUSH} entries per push")));
         }
         let mut applied_through = 0;
         for entry in push.entries {
-            let command = self.command(&source, entry.seq, &entry.update)?;
+            let command = self.command(&source, pair, entry.seq, &entry.update)?;
             self.kms.propose(command).await.map_err(status)?;
             applied_through = entry.seq;
         }

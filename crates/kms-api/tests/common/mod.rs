@@ -36,6 +36,12 @@ pub fn scope() -> RegionScope {
 
 /// A single-node region in `dir`, initialized and leading, served by a `Kms` on `clock`.
 pub async fn single_node(dir: &std::path::Path, clock: Arc<ManualClock>) -> Kms {
+    let root = kms_crypto::RootKey::generate().unwrap();
+    Kms::with_clock(leading_region(dir).await, root, scope(), clock)
+}
+
+/// A single-node region in `dir`, initialized and leading.
+pub async fn leading_region(dir: &std::path::Path) -> Region {
     let config = RegionConfig {
         node_id: 1,
         data_dir: dir.join("raft"),
@@ -52,6 +58,5 @@ pub async fn single_node(dir: &std::path::Path, clock: Arc<ManualClock>) -> Kms 
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let root = kms_crypto::RootKey::generate().unwrap();
-    Kms::with_clock(region, root, scope(), clock)
+    region
 }

@@ -14,11 +14,11 @@
 //! `MacValid`) are always written. Empty lists are written at the top level of a response
 //! (`{"Aliases": []}`, as AWS answers an empty listing) and omitted inside nested members.
 
-use super::error::AwsError;
-use super::names::{enum_aws_name, enum_aws_names, enum_from_aws_name, lower_camel, member_name};
+use crate::error::AwsError;
+use crate::names::{enum_aws_name, enum_aws_names, enum_from_aws_name, lower_camel, member_name};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hyper::body::Bytes;
+use bytes::Bytes;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage,
     Value as Proto,

@@ -11,11 +11,11 @@
 //!
 //! Every failure is an [`AwsError`] with the code AWS uses; the caller runs nothing on one.
 
-use super::amz_date;
-use super::credentials::Credentials;
-use super::error::AwsError;
+use crate::amz_date;
+use crate::credentials::Credentials;
+use crate::error::AwsError;
 use hmac::{Hmac, KeyInit, Mac};
-use hyper::HeaderMap;
+use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -75,7 +75,7 @@ pub fn verify(
     now: i64,
 ) -> Result<Verified, AwsError> {
     let query_params = parse_query(request.query.unwrap_or(""));
-    let claim = if let Some(header) = request.headers.get(hyper::header::AUTHORIZATION) {
+    let claim = if let Some(header) = request.headers.get(http::header::AUTHORIZATION) {
         let header = header
             .to_str()
             .map_err(|_| AwsError::incomplete_signature("The Authorization header is not valid text."))?;
@@ -352,7 +352,7 @@ fn uri_encode(text: &str, keep_slash: bool) -> String {
 
 /// The canonical request. `path` is the raw path as received; as for every AWS service but S3,
 /// it is URI-encoded once more.
-pub(crate) fn canonical_request(
+pub fn canonical_request(
     method: &str,
     path: &str,
     query: &[(String, String)],
@@ -384,18 +384,18 @@ pub(crate) fn canonical_request(
     format!("{method}\n{uri}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}")
 }
 
-pub(crate) fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
+pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
     format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical_request.as_bytes())))
 }
 
-pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let k_date = hmac_sha256(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     let k_region = hmac_sha256(&k_date, region.as_bytes());
     let k_service = hmac_sha256(&k_region, service.as_bytes());
     hmac_sha256(&k_service, TERMINATOR.as_bytes())
 }
 
-pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     // Invariant: HMAC accepts keys of every length, so `new_from_slice` cannot fail.
     #[allow(clippy::expect_used)]
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
@@ -405,7 +405,7 @@ pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     out
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -436,7 +436,7 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use hyper::header::{HeaderName, HeaderValue};
+    use http::header::{HeaderName, HeaderValue};
 
     const AK: &str = "AKIDEXAMPLE";
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
