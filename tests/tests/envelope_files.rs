@@ -164,9 +164,9 @@ async fn encrypt_file_and_decrypt_file_round_trip_and_refuse_damage() {
         let output = node.kmsctl(&args);
         assert!(!output.status.success(), "accepted: {args:?}");
         assert!(!opened.exists(), "a refused file leaves no output");
-        let partial = std::fs::read_dir(dir.path()).unwrap().any(|e| {
-            e.unwrap().file_name().to_string_lossy().ends_with(".partial")
-        });
+        let partial = std::fs::read_dir(dir.path())
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial"));
         assert!(!partial, "the temporary output is removed");
         output
     };
@@ -192,7 +192,11 @@ async fn encrypt_file_and_decrypt_file_round_trip_and_refuse_damage() {
     flipped[encrypted_data_key_at(&message) + 20] ^= 0x80;
     let out = refused(&flipped, &[]);
     assert_eq!(out.status.code(), Some(254));
-    assert!(stderr(&out).contains("(InvalidCiphertextException) when calling the Decrypt operation"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("(InvalidCiphertextException) when calling the Decrypt operation"),
+        "{}",
+        stderr(&out)
+    );
 
     // Cut at a chunk boundary: the final chunk is missing.
     let cut = header_len(&message) + 5 * (CHUNK + TAG);
@@ -239,7 +243,11 @@ async fn encrypt_file_and_decrypt_file_round_trip_and_refuse_damage() {
         path(&opened),
     ]);
     assert_eq!(out.status.code(), Some(254));
-    assert!(stderr(&out).contains("(NotFoundException) when calling the GenerateDataKey operation"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("(NotFoundException) when calling the GenerateDataKey operation"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!opened.exists());
     // And a bad chunk size is a usage error.
     let out = node.kmsctl(&[

@@ -65,7 +65,8 @@ pub struct DecryptFileArgs {
 
 /// `kmsctl encrypt-file`.
 pub async fn encrypt_file(connection: &Connection, args: EncryptFileArgs) -> Result<Json, CliError> {
-    envelope::validate_chunk_size(args.chunk_size).map_err(|e| CliError::Usage(format!("--chunk-size: {e}")))?;
+    envelope::validate_chunk_size(args.chunk_size)
+        .map_err(|e| CliError::Usage(format!("--chunk-size: {e}")))?;
     let context = EncryptionContext::from(merge_maps(&args.context.encryption_context));
     let options =
         EncryptOptions::new(args.key.key_id).with_context(context.clone()).with_chunk_size(args.chunk_size);
@@ -189,7 +190,11 @@ impl Output {
         #[cfg(not(unix))]
         let _ = private;
         let file = open.open(&temporary).await.map_err(|e| {
-            CliError::Other(format!("cannot create {} (for --out {}): {e}", temporary.display(), path.display()))
+            CliError::Other(format!(
+                "cannot create {} (for --out {}): {e}",
+                temporary.display(),
+                path.display()
+            ))
         })?;
         Ok(Self::File { file, temporary, target: path.to_path_buf() })
     }
@@ -204,9 +209,10 @@ impl Output {
     /// Makes the output durable and, for a file, gives it its requested name.
     async fn commit(self) -> Result<(), CliError> {
         match self {
-            Self::Stdout(mut stdout) => {
-                stdout.flush().await.map_err(|e| CliError::Other(format!("cannot write to standard output: {e}")))
-            }
+            Self::Stdout(mut stdout) => stdout
+                .flush()
+                .await
+                .map_err(|e| CliError::Other(format!("cannot write to standard output: {e}"))),
             Self::File { mut file, temporary, target } => {
                 let failed = |doing: &str, e: std::io::Error| {
                     let _ = std::fs::remove_file(&temporary);
@@ -215,7 +221,9 @@ impl Output {
                 file.flush().await.map_err(|e| failed("write", e))?;
                 file.sync_all().await.map_err(|e| failed("write", e))?;
                 drop(file);
-                tokio::fs::rename(&temporary, &target).await.map_err(|e| failed("rename the finished output to", e))
+                tokio::fs::rename(&temporary, &target)
+                    .await
+                    .map_err(|e| failed("rename the finished output to", e))
             }
         }
     }
@@ -291,9 +299,11 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counting<R> {
 fn encrypt_error(e: EnvelopeError, input: &Path, output: &Path) -> CliError {
     match e {
         EnvelopeError::InvalidRequest(problem) => CliError::Usage(problem),
-        EnvelopeError::Io { doing, source } => {
-            CliError::Other(format!("encrypt-file: {doing} ({} -> {}): {source}", shown(input), shown(output)))
-        }
+        EnvelopeError::Io { doing, source } => CliError::Other(format!(
+            "encrypt-file: {doing} ({} -> {}): {source}",
+            shown(input),
+            shown(output)
+        )),
         other => common_error(other, "encrypt-file"),
     }
 }
@@ -333,5 +343,65 @@ fn common_error(e: EnvelopeError, command: &str) -> CliError {
             Err(source) => CliError::Other(format!("{command}: KMS {operation} failed: {source}")),
         },
         other => CliError::Other(format!("{command}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser as _;
+
+    #[test]
+    fn flags_parse_with_stdio_and_the_shared_context_flag() {
+        let cli = Cli::try_parse_from([
+            "kmsctl",
+            "--output",
+            "text",
+            "encrypt-file",
+            "--key-id",
+            "alias/app",
+            "--encryption-context",
+            "a=1,b=2",
+            "--in",
+            "-",
+            "--out",
+            "x.kmse",
+            "--chunk-size",
+            "4096",
+        ])
+        .unwrap();
+        let Command::EncryptFile(args) = cli.command else { panic!("expected encrypt-file") };
+        assert!(is_stdio(&args.in_path) && !is_stdio(&args.out_path));
+        assert_eq!(args.chunk_size, 4096);
+        assert_eq!(merge_maps(&args.context.encryption_context).len(), 2);
+
+        let cli = Cli::try_parse_from(["kmsctl", "decrypt-file", "--in", "a", "--out", "-"]).unwrap();
+        let Command::DecryptFile(args) = cli.command else { panic!("expected decrypt-file") };
+        assert!(args.key_id.is_none() && args.context.encryption_context.is_empty());
+        assert!(
+            Cli::try_parse_from(["kmsctl", "encrypt-file", "--in", "a", "--out", "b"]).is_err(),
+            "no key"
+        );
+    }
+
+    #[test]
+    fn the_temporary_output_sits_beside_the_target() {
+        let temporary = temporary_path(Path::new("dir/out.bin")).unwrap();
+        assert_eq!(temporary.parent(), Some(Path::new("dir")));
+        let name = temporary.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(".out.bin.kmsctl-") && name.ends_with(".partial"), "{name}");
+        assert!(matches!(temporary_path(Path::new("/")), Err(CliError::Usage(_))));
+    }
+
+    #[test]
+    fn kms_refusals_keep_the_service_exit_status() {
+        let status = tonic::Status::invalid_argument("bad blob");
+        let e = EnvelopeError::Kms { operation: "Decrypt", source: Box::new(status) };
+        let cli = decrypt_error(e, Path::new("in"), Path::new("out"));
+        assert!(matches!(cli, CliError::Service { operation: "Decrypt", .. }));
+        let e = decrypt_error(EnvelopeError::Truncated { chunks: 3 }, Path::new("-"), Path::new("-"));
+        assert_eq!(e.exit_code(), crate::error::EXIT_OTHER);
+        assert!(e.report().contains("discard it"), "{}", e.report());
     }
 }

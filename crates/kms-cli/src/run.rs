@@ -773,7 +773,13 @@ pub async fn run(client: &mut Client, command: Command, paginate: bool) -> Resul
         )
         .render(),
         // Not KMS operations: `main` runs them itself and never gets here.
-        C::Cluster(_) | C::Ca(_) | C::Token(_) | C::Health | C::Audit(_) | C::EncryptFile(_) | C::DecryptFile(_) => {
+        C::Cluster(_)
+        | C::Ca(_)
+        | C::Token(_)
+        | C::Health
+        | C::Audit(_)
+        | C::EncryptFile(_)
+        | C::DecryptFile(_) => {
             return Err(CliError::Usage("this command is not a KMS operation".to_string()));
         }
     };

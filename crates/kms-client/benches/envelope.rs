@@ -35,7 +35,12 @@ impl DataKeySource for OneKey {
             key_id: "arn:aws:kms:dev-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(),
         })
     }
-    async fn decrypt(&self, _: &[u8], _: &EncryptionContext, _: Option<&str>) -> Result<DecryptedDataKey, Never> {
+    async fn decrypt(
+        &self,
+        _: &[u8],
+        _: &EncryptionContext,
+        _: Option<&str>,
+    ) -> Result<DecryptedDataKey, Never> {
         Ok(DecryptedDataKey {
             plaintext: Zeroizing::new(vec![0x5A; 32]),
             key_id: "arn:aws:kms:dev-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(),
@@ -69,7 +74,12 @@ fn throughput(c: &mut Criterion) {
         group.bench_function(format!("encrypt_stream_{kib}KiB_chunks"), |b| {
             b.iter(|| {
                 runtime
-                    .block_on(envelope::encrypt_stream(&OneKey, &options, black_box(&plaintext[..]), tokio::io::sink()))
+                    .block_on(envelope::encrypt_stream(
+                        &OneKey,
+                        &options,
+                        black_box(&plaintext[..]),
+                        tokio::io::sink(),
+                    ))
                     .unwrap()
             })
         });

@@ -165,14 +165,11 @@ impl DataKeyCache {
             return None;
         }
         let map_key = (key_id.to_string(), context.clone());
-        let usable = match inner.entries.get(&map_key) {
-            None => None,
-            Some(entry) => Some(
-                !entry.expired(limits, now)
-                    && entry.messages < limits.max_messages
-                    && entry.bytes.saturating_add(bytes) <= limits.max_bytes,
-            ),
-        };
+        let usable = inner.entries.get(&map_key).map(|entry| {
+            !entry.expired(limits, now)
+                && entry.messages < limits.max_messages
+                && entry.bytes.saturating_add(bytes) <= limits.max_bytes
+        });
         match usable {
             Some(true) => {
                 inner.stats.hits += 1;

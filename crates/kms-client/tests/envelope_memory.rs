@@ -38,7 +38,12 @@ impl DataKeySource for OneKey {
             key_id: format!("arn:aws:kms:dev-1:000000000000:key/{key_id}"),
         })
     }
-    async fn decrypt(&self, blob: &[u8], _: &EncryptionContext, _: Option<&str>) -> Result<DecryptedDataKey, Never> {
+    async fn decrypt(
+        &self,
+        blob: &[u8],
+        _: &EncryptionContext,
+        _: Option<&str>,
+    ) -> Result<DecryptedDataKey, Never> {
         assert_eq!(blob, b"blob");
         Ok(DecryptedDataKey {
             plaintext: Zeroizing::new(vec![0x5A; 32]),
@@ -73,7 +78,11 @@ struct Generator<'a> {
 }
 
 impl AsyncRead for Generator<'_> {
-    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let n = (buf.remaining() as u64).min(self.remaining).min(1 << 20) as usize;
         let start = (self.offset % PERIOD as u64) as usize;
         buf.put_slice(&self.table[start..start + n]);

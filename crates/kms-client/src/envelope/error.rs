@@ -111,7 +111,9 @@ impl EnvelopeError {
         move |source| Self::Io { doing, source }
     }
 
-    pub(crate) fn kms<E: StdError + Send + Sync + 'static>(operation: &'static str) -> impl FnOnce(E) -> Self {
+    pub(crate) fn kms<E: StdError + Send + Sync + 'static>(
+        operation: &'static str,
+    ) -> impl FnOnce(E) -> Self {
         move |source| Self::Kms { operation, source: Box::new(source) }
     }
 }

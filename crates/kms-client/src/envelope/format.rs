@@ -98,9 +98,13 @@ fn put_field(
     min: usize,
     max: usize,
 ) -> Result<(), EnvelopeError> {
-    let len = u16::try_from(bytes.len()).ok().filter(|_| (min..=max).contains(&bytes.len())).ok_or_else(|| {
-        EnvelopeError::InvalidRequest(format!("the {field} is {} bytes; the format allows {min} to {max}", bytes.len()))
-    })?;
+    let len =
+        u16::try_from(bytes.len()).ok().filter(|_| (min..=max).contains(&bytes.len())).ok_or_else(|| {
+            EnvelopeError::InvalidRequest(format!(
+                "the {field} is {} bytes; the format allows {min} to {max}",
+                bytes.len()
+            ))
+        })?;
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(bytes);
     Ok(())

@@ -47,12 +47,16 @@ pub(crate) struct MessageKeys {
 }
 
 impl MessageKeys {
-    /// Derives the message's keys. `data_key` must be [`DATA_KEY_LEN`] bytes (the caller checks
-    /// what KMS returned before it gets here).
-    pub fn derive(data_key: &[u8], message_id: &[u8; MESSAGE_ID_LEN]) -> Result<Self, EnvelopeError> {
+    /// Derives the message's keys from the data key that KMS `operation` returned, refusing
+    /// one that is not [`DATA_KEY_LEN`] bytes.
+    pub fn derive(
+        data_key: &[u8],
+        message_id: &[u8; MESSAGE_ID_LEN],
+        operation: &'static str,
+    ) -> Result<Self, EnvelopeError> {
         if data_key.len() != DATA_KEY_LEN {
             return Err(EnvelopeError::KmsResponse {
-                operation: "GenerateDataKey/Decrypt",
+                operation,
                 problem: format!("a data key of {} bytes, not {DATA_KEY_LEN}", data_key.len()),
             });
         }
@@ -112,8 +116,14 @@ impl Chunks {
     }
 
     /// Encrypts the next chunk in place and returns its tag.
-    pub fn seal(&mut self, chunk: &mut [u8], last: bool, chunk_size: u32) -> Result<[u8; CHUNK_TAG_LEN], EnvelopeError> {
-        let (nonce, aad) = self.advance(last).ok_or(EnvelopeError::TooManyChunks { max: MAX_CHUNKS, chunk_size })?;
+    pub fn seal(
+        &mut self,
+        chunk: &mut [u8],
+        last: bool,
+        chunk_size: u32,
+    ) -> Result<[u8; CHUNK_TAG_LEN], EnvelopeError> {
+        let (nonce, aad) =
+            self.advance(last).ok_or(EnvelopeError::TooManyChunks { max: MAX_CHUNKS, chunk_size })?;
         let tag = self
             .cipher
             .encrypt_inout_detached(&nonce.into(), &aad, chunk.into())
@@ -129,9 +139,12 @@ impl Chunks {
         let failed = EnvelopeError::ChunkAuthentication { index };
         let Some(split) = chunk.len().checked_sub(CHUNK_TAG_LEN) else { return Err(failed) };
         let (ciphertext, tag) = chunk.split_at_mut(split);
-        let tag: [u8; CHUNK_TAG_LEN] = (&*tag).try_into().map_err(|_| EnvelopeError::ChunkAuthentication { index })?;
+        let tag: [u8; CHUNK_TAG_LEN] =
+            (&*tag).try_into().map_err(|_| EnvelopeError::ChunkAuthentication { index })?;
         let Some((nonce, aad)) = self.advance(last) else { return Err(failed) };
-        self.cipher.decrypt_inout_detached(&nonce.into(), &aad, ciphertext.into(), &tag.into()).map_err(|_| failed)?;
+        self.cipher
+            .decrypt_inout_detached(&nonce.into(), &aad, ciphertext.into(), &tag.into())
+            .map_err(|_| failed)?;
         Ok(split)
     }
 
@@ -159,7 +172,7 @@ mod tests {
     use super::*;
 
     fn chunks_at(next: u64) -> Chunks {
-        let keys = MessageKeys::derive(&[1; DATA_KEY_LEN], &[2; MESSAGE_ID_LEN]).unwrap();
+        let keys = MessageKeys::derive(&[1; DATA_KEY_LEN], &[2; MESSAGE_ID_LEN], "test").unwrap();
         let mut chunks = keys.into_chunks(b"header");
         chunks.next = next;
         chunks
@@ -187,19 +200,22 @@ mod tests {
         let tag = sealer.seal(&mut [], true, 4).unwrap();
         chunk.copy_from_slice(&tag);
         assert_eq!(opener.open(&mut chunk.clone(), true).unwrap(), 0);
-        assert!(matches!(opener.open(&mut chunk, true), Err(EnvelopeError::ChunkAuthentication { index: 1 })));
+        assert!(matches!(
+            opener.open(&mut chunk, true),
+            Err(EnvelopeError::ChunkAuthentication { index: 1 })
+        ));
     }
 
     #[test]
     fn a_wrong_data_key_fails_the_header_tag() {
-        let a = MessageKeys::derive(&[1; DATA_KEY_LEN], &[2; MESSAGE_ID_LEN]).unwrap();
-        let b = MessageKeys::derive(&[3; DATA_KEY_LEN], &[2; MESSAGE_ID_LEN]).unwrap();
-        let c = MessageKeys::derive(&[1; DATA_KEY_LEN], &[4; MESSAGE_ID_LEN]).unwrap();
+        let a = MessageKeys::derive(&[1; DATA_KEY_LEN], &[2; MESSAGE_ID_LEN], "test").unwrap();
+        let b = MessageKeys::derive(&[3; DATA_KEY_LEN], &[2; MESSAGE_ID_LEN], "test").unwrap();
+        let c = MessageKeys::derive(&[1; DATA_KEY_LEN], &[4; MESSAGE_ID_LEN], "test").unwrap();
         let tag = a.header_tag(b"header");
         a.verify_header_tag(b"header", &tag).unwrap();
         assert!(b.verify_header_tag(b"header", &tag).is_err(), "another data key");
         assert!(c.verify_header_tag(b"header", &tag).is_err(), "another message id");
         assert!(a.verify_header_tag(b"headeR", &tag).is_err());
-        assert!(MessageKeys::derive(&[1; 16], &[2; MESSAGE_ID_LEN]).is_err(), "AES-128 data key");
+        assert!(MessageKeys::derive(&[1; 16], &[2; MESSAGE_ID_LEN], "test").is_err(), "AES-128 data key");
     }
 }

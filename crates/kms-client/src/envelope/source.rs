@@ -43,7 +43,10 @@ impl std::fmt::Debug for DataKey {
 
 impl std::fmt::Debug for DecryptedDataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DecryptedDataKey").field("plaintext", &"<redacted>").field("key_id", &self.key_id).finish()
+        f.debug_struct("DecryptedDataKey")
+            .field("plaintext", &"<redacted>")
+            .field("key_id", &self.key_id)
+            .finish()
     }
 }
 
@@ -100,7 +103,8 @@ where
         };
         async move {
             // Called by path: the trait's `&self` method of the same name would win method lookup.
-            let response = KeyManagementServiceClient::generate_data_key(&mut client, request).await?.into_inner();
+            let response =
+                KeyManagementServiceClient::generate_data_key(&mut client, request).await?.into_inner();
             Ok(DataKey {
                 plaintext: Zeroizing::new(response.plaintext),
                 ciphertext_blob: response.ciphertext_blob,

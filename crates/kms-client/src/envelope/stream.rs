@@ -152,6 +152,7 @@ where
         message_id: random_message_id()?,
         key_id: options.key_id.clone(),
         context: options.context.clone(),
+        // A one-byte stand-in until KMS has answered: the check is of the other fields.
         encrypted_data_key: vec![0],
     };
     header.encode()?;
@@ -160,10 +161,12 @@ where
     header.key_id = data_key.key_id.clone();
     header.encrypted_data_key = data_key.ciphertext_blob.clone();
     let mut header_bytes = header.encode().map_err(|e| match e {
-        EnvelopeError::InvalidRequest(problem) => EnvelopeError::KmsResponse { operation: "GenerateDataKey", problem },
+        EnvelopeError::InvalidRequest(problem) => {
+            EnvelopeError::KmsResponse { operation: "GenerateDataKey", problem }
+        }
         other => other,
     })?;
-    let keys = MessageKeys::derive(&data_key.plaintext, &header.message_id)?;
+    let keys = MessageKeys::derive(&data_key.plaintext, &header.message_id, "GenerateDataKey")?;
     drop(data_key);
     let tag = keys.header_tag(&header_bytes);
     header_bytes.extend_from_slice(&tag);
@@ -232,7 +235,10 @@ where
         let last = n < chunk_size;
         let tag = chunks.seal(&mut buf[..n], last, options.chunk_size)?;
         buf[n..n + CHUNK_TAG_LEN].copy_from_slice(&tag);
-        writer.write_all(&buf[..n + CHUNK_TAG_LEN]).await.map_err(EnvelopeError::io("writing the message"))?;
+        writer
+            .write_all(&buf[..n + CHUNK_TAG_LEN])
+            .await
+            .map_err(EnvelopeError::io("writing the message"))?;
         if last {
             return Ok(total);
         }
@@ -268,7 +274,7 @@ where
         .decrypt(&header.encrypted_data_key, &header.context, options.key_id.as_deref())
         .await
         .map_err(EnvelopeError::kms("Decrypt"))?;
-    let keys = MessageKeys::derive(&data_key.plaintext, &header.message_id)?;
+    let keys = MessageKeys::derive(&data_key.plaintext, &header.message_id, "Decrypt")?;
     keys.verify_header_tag(&read.authenticated, &read.tag)?;
     // Only now is the header authentic, so only now does its key id mean anything.
     if !same_key(&header.key_id, &data_key.key_id) {

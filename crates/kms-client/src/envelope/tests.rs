@@ -50,7 +50,11 @@ impl FakeKms {
 impl DataKeySource for FakeKms {
     type Error = FakeError;
 
-    async fn generate_data_key(&self, key_id: &str, context: &EncryptionContext) -> Result<DataKey, FakeError> {
+    async fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> Result<DataKey, FakeError> {
         self.generated.fetch_add(1, Ordering::Relaxed);
         let arn = Self::arn(key_id);
         let mut plaintext = Zeroizing::new(vec![0u8; 32]);
@@ -78,9 +82,11 @@ impl DataKeySource for FakeKms {
     ) -> Result<DecryptedDataKey, FakeError> {
         let invalid = FakeError("InvalidCiphertextException");
         let (&len, rest) = blob.split_first().ok_or(FakeError("InvalidCiphertextException"))?;
-        let (arn, rest) = rest.split_at_checked(usize::from(len)).ok_or(FakeError("InvalidCiphertextException"))?;
+        let (arn, rest) =
+            rest.split_at_checked(usize::from(len)).ok_or(FakeError("InvalidCiphertextException"))?;
         let arn = std::str::from_utf8(arn).map_err(|_| FakeError("InvalidCiphertextException"))?;
-        let (nonce, sealed) = rest.split_first_chunk::<12>().ok_or(FakeError("InvalidCiphertextException"))?;
+        let (nonce, sealed) =
+            rest.split_first_chunk::<12>().ok_or(FakeError("InvalidCiphertextException"))?;
         if key_id.is_some_and(|k| Self::arn(k) != arn) {
             return Err(FakeError("IncorrectKeyException"));
         }
@@ -198,7 +204,11 @@ async fn every_single_bit_flip_is_refused() {
             let Err(e) = result else { panic!("flip of bit {bit} of byte {byte} was accepted") };
             refused += 1;
             // Only whole chunks before the damage are ever released, and only if they are intact.
-            assert!(data.starts_with(&out) && out.len() % 16 == 0, "byte {byte}: released {} bytes", out.len());
+            assert!(
+                data.starts_with(&out) && out.len() % 16 == 0,
+                "byte {byte}: released {} bytes",
+                out.len()
+            );
             if byte >= header_len {
                 let damaged_chunk = (byte - header_len) / (16 + CHUNK_TAG_LEN);
                 assert_eq!(out.len(), damaged_chunk * 16, "byte {byte}");
@@ -228,7 +238,10 @@ async fn truncation_anywhere_is_refused() {
             let Err(e) = result else { panic!("{len} bytes cut at {cut} of {} accepted", message.len()) };
             assert!(data.starts_with(&out), "cut at {cut}");
             if cut < header_len {
-                assert!(matches!(e, EnvelopeError::Malformed(FormatError::TruncatedHeader { .. })), "{cut}: {e}");
+                assert!(
+                    matches!(e, EnvelopeError::Malformed(FormatError::TruncatedHeader { .. })),
+                    "{cut}: {e}"
+                );
             } else if let Some(k) = ranges.iter().position(|r| r.start == cut) {
                 // At a chunk boundary (the first one being right after the header).
                 assert!(matches!(e, EnvelopeError::Truncated { chunks } if chunks == k as u64), "{cut}: {e}");
@@ -310,7 +323,8 @@ async fn chunks_of_another_message_are_refused_even_under_the_same_cached_data_k
 async fn a_different_expected_context_is_refused_before_kms_is_asked() {
     let kms = FakeKms::new();
     let message = seal(&kms, 64, b"secret").await;
-    let cases: [(&[(&str, &str)], &[&str]); 4] = [
+    type Pairs<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Pairs, &[&str]); 4] = [
         (&[("app", "other"), ("purpose", "envelope")], &["app"]),
         (&[("app", "tests")], &["purpose"]),
         (&[("app", "tests"), ("purpose", "envelope"), ("x", "1")], &["x"]),
@@ -402,7 +416,8 @@ async fn requests_outside_the_limits_fail_before_kms_is_called() {
 #[tokio::test]
 async fn the_cache_serves_messages_of_declared_length_only() {
     let kms = FakeKms::new();
-    let cache = Arc::new(DataKeyCache::new(4, CacheLimits::new(Duration::from_secs(60)).with_max_messages(2)));
+    let cache =
+        Arc::new(DataKeyCache::new(4, CacheLimits::new(Duration::from_secs(60)).with_max_messages(2)));
     let opts = options(64).with_cache(cache.clone());
     let mut sink = Vec::new();
     // Unknown length: the cache is not used.
@@ -469,6 +484,38 @@ async fn malformed_headers_are_named() {
     assert!(e.is_integrity_failure());
 }
 
+/// A KMS that hands out AES-128-sized data keys, which the format does not take.
+struct ShortKeys;
+
+impl DataKeySource for ShortKeys {
+    type Error = FakeError;
+    async fn generate_data_key(&self, key_id: &str, _: &EncryptionContext) -> Result<DataKey, FakeError> {
+        Ok(DataKey {
+            plaintext: Zeroizing::new(vec![1; 16]),
+            ciphertext_blob: vec![2; 8],
+            key_id: key_id.into(),
+        })
+    }
+    async fn decrypt(
+        &self,
+        _: &[u8],
+        _: &EncryptionContext,
+        _: Option<&str>,
+    ) -> Result<DecryptedDataKey, FakeError> {
+        Ok(DecryptedDataKey { plaintext: Zeroizing::new(vec![1; 16]), key_id: "k".into() })
+    }
+}
+
+#[tokio::test]
+async fn a_data_key_that_is_not_32_bytes_is_refused() {
+    let e = encrypt(&ShortKeys, &EncryptOptions::new("k"), b"x").await.unwrap_err();
+    assert!(matches!(e, EnvelopeError::KmsResponse { operation: "GenerateDataKey", .. }), "{e}");
+    let message = seal(&FakeKms::new(), 64, b"x").await;
+    let e = decrypt(&ShortKeys, &DecryptOptions::new(), &message).await.unwrap_err();
+    assert!(matches!(e, EnvelopeError::KmsResponse { operation: "Decrypt", .. }), "{e}");
+    assert!(e.to_string().contains("16 bytes"), "{e}");
+}
+
 /// A source that always answers with one fixed data key, for the known-answer message.
 struct FixedKey;
 
@@ -504,7 +551,7 @@ async fn the_documented_example_decrypts_and_is_byte_exact() {
     };
     let plaintext = b"hello, envelope!!";
     let mut message = header.encode().unwrap();
-    let keys = MessageKeys::derive(&[0x42; 32], &header.message_id).unwrap();
+    let keys = MessageKeys::derive(&[0x42; 32], &header.message_id, "test").unwrap();
     let tag = keys.header_tag(&message);
     message.extend(tag);
     let header_digest = sha2::Sha256::digest(&message);
@@ -534,15 +581,15 @@ use sha2::Digest as _;
 const EXAMPLE_HEADER_TAG: &str = "b4a758e361d8dcb14cc0f6afd762b6444a79e0aed8f5b18966be6fc3e2037f45";
 const EXAMPLE_HEADER_DIGEST: &str = "48c544afe4e6f787c90cd8ab0fcca21116d37f2080e407aa2130e53db3b93cb4";
 const EXAMPLE_MESSAGE: [&str; 12] = [
-    "4b4d5345", // magic
-    "01", // version
-    "01", // suite
-    "00000010", // chunk size 16
+    "4b4d5345",                                                         // magic
+    "01",                                                               // version
+    "01",                                                               // suite
+    "00000010",                                                         // chunk size 16
     "1111111111111111111111111111111111111111111111111111111111111111", // message id
-    "0047", // key id length 71, then the key id
+    "0047",                                                             // key id length 71, then the key id
     "61726e3a6177733a6b6d733a6465762d313a3030303030303030303030303a6b65792f31323334616263642d313261622d333463642d353665662d313233343536373839306162",
     "000d00010003617070000464656d6f", // context: 13 bytes, 1 pair, "app" = "demo"
-    "0008eeeeeeeeeeeeeeee", // encrypted data key
+    "0008eeeeeeeeeeeeeeee",           // encrypted data key
     "b4a758e361d8dcb14cc0f6afd762b6444a79e0aed8f5b18966be6fc3e2037f45", // header tag
     "939f0bda5c5712b03b95986305b98e931491f30c66e3f4c74c6fbab19c6574ee", // chunk 0: 16 + tag
     "e86aabd1ef289700e077d9c95bf8ace076", // chunk 1 (final): 1 + tag
