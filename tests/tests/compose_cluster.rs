@@ -1,8 +1,14 @@
-//! deploy/compose.yaml on the Docker engine: region A's three kmsd containers on their private
-//! network, built FROM scratch out of the debug binaries (deploy/image-from-binary.sh; no image
-//! is pulled). Under a CreateKey/Encrypt workload through a published client port, the leader's
-//! container is killed and started again, then a node's network is disconnected and
-//! reconnected. Every acknowledged key and ciphertext must be on every node at the end.
+//! deploy/compose.yaml on the Docker engine: two regions of three kmsd containers, each on its
+//! private network, joined by an inter-region network, built FROM scratch out of the debug
+//! binaries (deploy/image-from-binary.sh; no image is pulled).
+//!
+//! 1. Region A under a CreateKey/Encrypt workload through a published client port: the leader's
+//!    container is killed and started again, then a node's network is disconnected and
+//!    reconnected. Every acknowledged key and ciphertext must be on every node at the end.
+//! 2. Region B joins. A multi-Region key made in A is replicated to B; A's ciphertexts decrypt
+//!    in B. Region A is cut off the inter-region network and lost (every container killed); B is
+//!    promoted (UpdatePrimaryRegion with Force), encrypts, and still decrypts everything A
+//!    acknowledged before. When A comes back it follows B as a replica.
 //!
 //! Skips (passing, with a message) when no Docker engine or docker-compose is available.
 //! Everything it creates (containers, networks, volumes, the image) is removed by project name
@@ -10,6 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kms_e2e::{Acked, AdminClient, Client, admin_pb, lazy_channel, verify_with, workload};
+use kms_proto::v1 as pb;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const NODES: [&str; 3] = ["kms-a-0", "kms-a-1", "kms-a-2"];
+const REGION_B: [&str; 3] = ["kms-b-0", "kms-b-1", "kms-b-2"];
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -60,8 +68,9 @@ impl Project {
         self.compose_ok(&["ps", "-q", service])
     }
 
-    fn network(&self) -> String {
-        format!("{}_region-a", self.name)
+    /// A network of the project, by its name in compose.yaml.
+    fn network(&self, name: &str) -> String {
+        format!("{}_{name}", self.name)
     }
 
     /// The host address of a service's client port (it changes when the container restarts or
@@ -86,14 +95,14 @@ impl Project {
         admin.get_cluster_status(admin_pb::GetClusterStatusRequest {}).await.ok().map(|r| r.into_inner())
     }
 
-    /// Waits until all three nodes name the same leader and reach every member (and, when
-    /// `idle`, have applied the same index: only without a workload). Returns the leader's
-    /// service name.
-    async fn wait_converged(&self, idle: bool, timeout: Duration) -> &'static str {
+    /// Waits until the three nodes of a region name the same leader and reach every member
+    /// (and, when `idle`, have applied the same index: only without a workload). Returns the
+    /// leader's service name.
+    async fn wait_converged(&self, nodes: [&'static str; 3], idle: bool, timeout: Duration) -> &'static str {
         let deadline = Instant::now() + timeout;
         loop {
             let mut seen = Vec::new();
-            for service in NODES {
+            for service in nodes {
                 seen.push(self.status(service).await);
             }
             let leaders: Vec<Option<u64>> =
@@ -114,11 +123,11 @@ impl Project {
                 && (!idle || applied.iter().all(|a| *a == applied[0]))
             {
                 // Node ids are ordinal + 1 (node_id_from_hostname).
-                return NODES[usize::try_from(*leader).unwrap() - 1];
+                return nodes[usize::try_from(*leader).unwrap() - 1];
             }
             assert!(
                 Instant::now() < deadline,
-                "region A did not converge in {timeout:?}: leaders {leaders:?}, applied {applied:?}\n{}",
+                "region {nodes:?} did not converge in {timeout:?}: leaders {leaders:?}, applied {applied:?}\n{}",
                 self.compose(&["logs", "--tail", "30"]).stdout.escape_ascii()
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -171,7 +180,7 @@ async fn run_workload_during<F: std::future::Future<Output = ()>>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn region_a_keeps_every_acknowledged_write_through_a_kill_and_a_partition() {
+async fn two_regions_keep_every_acknowledged_write_through_kills_partitions_and_a_promotion() {
     if !succeeded("docker", &["info"]) || !succeeded("docker-compose", &["version"]) {
         println!("SKIPPED: no reachable Docker engine or no docker-compose; deploy/compose.yaml not tested");
         return;
@@ -193,7 +202,7 @@ async fn region_a_keeps_every_acknowledged_write_through_a_kill_and_a_partition(
     write_root_key(&project.secrets.path().join("root-b.key"));
 
     project.compose_ok(&["up", "--detach", "--no-build", "kms-a-0", "kms-a-1", "kms-a-2"]);
-    let leader = project.wait_converged(true, Duration::from_secs(60)).await;
+    let leader = project.wait_converged(NODES, true, Duration::from_secs(60)).await;
     let steady = NODES.into_iter().find(|s| *s != leader).unwrap();
     println!("region A is up; leader {leader}; workload on {steady}");
 
@@ -204,17 +213,17 @@ async fn region_a_keeps_every_acknowledged_write_through_a_kill_and_a_partition(
         assert!(succeeded("docker", &["kill", &container]));
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(succeeded("docker", &["start", &container]));
-        let leader = project.wait_converged(false, Duration::from_secs(60)).await;
+        let leader = project.wait_converged(NODES, false, Duration::from_secs(60)).await;
         println!("after the kill: leader {leader}");
 
         // A node (the leader if that is not the workload's node) is cut off its network.
         let cut = if leader == steady { NODES.into_iter().find(|s| *s != steady).unwrap() } else { leader };
         let container = project.container(cut);
-        let network = project.network();
+        let network = project.network("region-a");
         assert!(succeeded("docker", &["network", "disconnect", &network, &container]));
         tokio::time::sleep(Duration::from_secs(4)).await;
         assert!(succeeded("docker", &["network", "connect", "--alias", cut, &network, &container]));
-        let leader = project.wait_converged(false, Duration::from_secs(60)).await;
+        let leader = project.wait_converged(NODES, false, Duration::from_secs(60)).await;
         println!("after cutting {cut} off: leader {leader}");
         tokio::time::sleep(Duration::from_secs(1)).await;
     })
@@ -228,8 +237,118 @@ async fn region_a_keeps_every_acknowledged_write_through_a_kill_and_a_partition(
         acked.errors
     );
     assert!(acked.keys.len() >= 5, "the workload made too little progress: {acked:?}");
-    project.wait_converged(true, Duration::from_secs(60)).await;
+    project.wait_converged(NODES, true, Duration::from_secs(60)).await;
     for service in NODES {
         verify_with(project.client(service), service, &acked).await;
+    }
+
+    lose_region_a_and_promote_b(&project, steady).await;
+}
+
+/// Phase 2 (see the module comment).
+async fn lose_region_a_and_promote_b(project: &Project, steady: &'static str) {
+    project.compose_ok(&["up", "--detach", "--no-build", "kms-b-0", "kms-b-1", "kms-b-2"]);
+    project.wait_converged(REGION_B, true, Duration::from_secs(60)).await;
+    let mut a = project.client(steady);
+    let key_id = a
+        .create_key(pb::CreateKeyRequest { multi_region: Some(true), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let request = pb::ReplicateKeyRequest {
+        key_id: key_id.clone(),
+        replica_region: "compose-b".into(),
+        ..Default::default()
+    };
+    a.replicate_key(request).await.unwrap();
+    let mut acked = Vec::new();
+    for i in 0..5u8 {
+        let plaintext = vec![i; 16];
+        acked.push((encrypt(&mut a, &key_id, &plaintext).await, plaintext));
+    }
+    for service in REGION_B {
+        for (blob, plaintext) in &acked {
+            eventually(&format!("{service} decrypts A's ciphertext"), || {
+                decrypt(project, service, blob, plaintext)
+            })
+            .await;
+        }
+    }
+
+    // Region A is cut off from B, then lost.
+    let interregion = project.network("interregion");
+    for service in NODES {
+        let container = project.container(service);
+        assert!(succeeded("docker", &["network", "disconnect", &interregion, &container]));
+        assert!(succeeded("docker", &["kill", &container]));
+    }
+    let lost_at = Instant::now();
+    let promote = pb::UpdatePrimaryRegionRequest {
+        key_id: key_id.clone(),
+        primary_region: "compose-b".into(),
+        force: Some(true),
+    };
+    let mut b = project.client("kms-b-0");
+    b.update_primary_region(promote).await.unwrap();
+    let after = encrypt(&mut b, &key_id, b"written in B").await;
+    let rto = lost_at.elapsed();
+    for service in REGION_B {
+        for (blob, plaintext) in &acked {
+            decrypt(project, service, blob, plaintext).await.unwrap_or_else(|e| panic!("{service}: {e}"));
+        }
+    }
+    println!(
+        "region A lost; B promoted and encrypting {rto:?} later; every ciphertext A acknowledged decrypts in B"
+    );
+
+    // A comes back: the promotion's new epoch outranks what it holds, so it follows B.
+    for service in NODES {
+        let container = project.container(service);
+        assert!(succeeded("docker", &["start", &container]));
+        assert!(succeeded("docker", &["network", "connect", "--alias", service, &interregion, &container]));
+    }
+    project.wait_converged(NODES, false, Duration::from_secs(60)).await;
+    eventually("A follows B as primary", || async {
+        let mut a = project.client(steady);
+        let request = pb::DescribeKeyRequest { key_id: key_id.clone(), ..Default::default() };
+        let meta =
+            a.describe_key(request).await.map_err(|e| e.to_string())?.into_inner().key_metadata.unwrap();
+        let primary = meta.multi_region_configuration.and_then(|c| c.primary_key).map(|k| k.region);
+        if primary.as_deref() == Some("compose-b") { Ok(()) } else { Err(format!("primary {primary:?}")) }
+    })
+    .await;
+    decrypt(project, steady, &after, b"written in B").await.unwrap();
+    println!("region A returned and follows B; B's ciphertext decrypts in A");
+}
+
+async fn encrypt(client: &mut Client, key_id: &str, plaintext: &[u8]) -> Vec<u8> {
+    let request =
+        pb::EncryptRequest { key_id: key_id.into(), plaintext: plaintext.to_vec(), ..Default::default() };
+    client.encrypt(request).await.unwrap().into_inner().ciphertext_blob
+}
+
+async fn decrypt(project: &Project, service: &str, blob: &[u8], plaintext: &[u8]) -> Result<(), String> {
+    let request = pb::DecryptRequest { ciphertext_blob: blob.to_vec(), ..Default::default() };
+    let answer = project.client(service).decrypt(request).await.map_err(|e| e.to_string())?.into_inner();
+    assert_eq!(answer.plaintext, plaintext, "{service} decrypted to something else");
+    Ok(())
+}
+
+/// Retries `check` for up to 60 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(why) => assert!(Instant::now() < deadline, "{what}: not after 60 s: {why}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
