@@ -33,12 +33,15 @@ fn ok(message: impl Message) -> Reply {
     Reply::Ok(message.encode_to_vec())
 }
 
+/// (method name, encoded request) of every request a scripted server received, in order.
+type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A kms.v1 server answering each method from its script (then with an empty success), and
 /// recording every request it received.
 #[derive(Clone, Default)]
 struct Scripted {
     script: Arc<Mutex<HashMap<&'static str, VecDeque<Reply>>>>,
-    received: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    received: Received,
 }
 
 impl Scripted {
