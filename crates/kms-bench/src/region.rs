@@ -1,5 +1,6 @@
 //! A region of real `kmsd run` processes on loopback, in a temporary directory, with kmsd's
-//! default Raft settings and durability. Every process is SIGKILLed when the region is dropped.
+//! default Raft settings and durability, each node also serving the AWS JSON endpoint with
+//! kmsd dev mode's access key. Every process is SIGKILLed when the region is dropped.
 
 use anyhow::{Context, Result, bail};
 use kms_proto::admin::v1 as admin_pb;
@@ -44,9 +45,14 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The access key every spawned node's AWS endpoint accepts (the one `kmsd dev` configures).
+pub const AWS_ACCESS_KEY_ID: &str = "kmsdev";
+pub const AWS_SECRET_ACCESS_KEY: &str = "kmsdevsecret";
+
 struct Node {
     dir: PathBuf,
     listen: SocketAddr,
+    aws_listen: SocketAddr,
     child: Option<Child>,
 }
 
@@ -85,8 +91,9 @@ impl SpawnedRegion {
             let dir = tmp.path().join(format!("node{id}"));
             std::fs::create_dir_all(&dir)?;
             let listen: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+            let aws_listen: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
             raft.insert(id, SocketAddr::from(([127, 0, 0, 1], free_port()?)));
-            nodes.insert(id, Node { dir, listen, child: None });
+            nodes.insert(id, Node { dir, listen, aws_listen, child: None });
         }
         Ok(Self { _tmp: tmp, kmsd: kmsd.to_path_buf(), nodes, name: name.to_string(), root_key, raft })
     }
@@ -101,11 +108,12 @@ impl SpawnedRegion {
         let (raft, root_key) = (&self.raft, &self.root_key);
         for (id, node) in &self.nodes {
             let mut config = format!(
-                "node_id = {id}\ndata_dir = {:?}\nlisten = \"{}\"\nraft_listen = \"{}\"\nregion = {:?}\n\
-                 account = \"111122223333\"\nroot_key_file = {:?}\nmaintenance_interval_secs = 3600\n\
-                 [initial_members]\n",
+                "node_id = {id}\ndata_dir = {:?}\nlisten = \"{}\"\naws_listen = \"{}\"\nraft_listen = \"{}\"\n\
+                 region = {:?}\naccount = \"111122223333\"\nroot_key_file = {:?}\n\
+                 maintenance_interval_secs = 3600\n[initial_members]\n",
                 node.dir.join("data"),
                 node.listen,
+                node.aws_listen,
                 raft[id],
                 self.name,
                 root_key
@@ -119,6 +127,10 @@ impl SpawnedRegion {
                 "[rate_limits]\ncryptographic_per_second = 0\nmanagement_read_per_second = 0\n\
                  management_write_per_second = 0\n",
             );
+            config.push_str(&format!(
+                "[aws_credentials.{AWS_ACCESS_KEY_ID}]\nsecret_access_key = \"{AWS_SECRET_ACCESS_KEY}\"\n\
+                 principal = \"{AWS_ACCESS_KEY_ID}\"\n"
+            ));
             config.push_str(extra);
             std::fs::write(node.dir.join("kmsd.toml"), config)?;
         }
@@ -130,6 +142,16 @@ impl SpawnedRegion {
 
     pub fn ids(&self) -> Vec<u64> {
         self.nodes.keys().copied().collect()
+    }
+
+    /// The region's name, as its AWS endpoint expects in SigV4 scopes.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `host:port` of node `id`'s AWS JSON endpoint.
+    pub fn aws_host(&self, id: u64) -> String {
+        self.nodes.get(&id).map(|n| n.aws_listen.to_string()).unwrap_or_default()
     }
 
     pub fn endpoint(&self, id: u64) -> String {
