@@ -103,6 +103,9 @@ struct RunArgs {
     /// Start a 3-node Raft OpenBao cluster instead of `bao server -dev`.
     #[arg(long)]
     bao_raft: bool,
+    /// Enable a file audit device on the OpenBao started here (kmsd always audits).
+    #[arg(long)]
+    bao_audit: bool,
     /// Print JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -241,7 +244,8 @@ async fn run(endpoint: Option<String>, nodes: u64, kmsd: &Path, args: RunArgs) -
         },
         Target::Baseline => start_baseline(endpoint.as_deref()).await?,
         Target::Openbao => {
-            start_openbao(args.bao_addr, args.bao_token, args.bao.as_deref(), args.bao_raft).await?
+            start_openbao(args.bao_addr, args.bao_token, args.bao.as_deref(), args.bao_raft, args.bao_audit)
+                .await?
         }
     };
     let mut rows = Vec::new();
@@ -311,6 +315,7 @@ async fn start_openbao(
     token: Option<String>,
     bao: Option<&Path>,
     raft: bool,
+    audit: bool,
 ) -> Result<Running> {
     if let Some(addr) = addr {
         region::check_loopback(&format!("http://{addr}"))?;
@@ -318,8 +323,11 @@ async fn start_openbao(
         return Ok(Running::bare(Arc::new(openbao::Transit::new(addr, token))));
     }
     let bao = openbao::find_bao(bao)?;
-    let server =
-        if raft { openbao::BaoServer::raft3(&bao).await? } else { openbao::BaoServer::dev(&bao).await? };
+    let server = if raft {
+        openbao::BaoServer::raft3(&bao, audit).await?
+    } else {
+        openbao::BaoServer::dev(&bao, audit).await?
+    };
     let driver = Arc::new(openbao::Transit::new(server.host.clone(), server.token.clone()));
     Ok(Running { driver, _region: None, _bao: Some(server), _child: None })
 }

@@ -135,23 +135,25 @@ impl Drop for BaoServer {
 const DEV_TOKEN: &str = "kms-bench-root";
 
 impl BaoServer {
-    /// `bao server -dev`: one node, in-memory storage, unsealed, with Transit mounted.
-    pub async fn dev(bao: &Path) -> Result<Self> {
+    /// `bao server -dev`: one node, in-memory storage, unsealed, with Transit mounted; with a
+    /// file audit device when `audit`.
+    pub async fn dev(bao: &Path, audit: bool) -> Result<Self> {
         let tmp = tempfile::tempdir()?;
         let port = free_port()?;
         let host = format!("127.0.0.1:{port}");
-        let child = spawn(
-            bao,
-            tmp.path(),
-            &[
-                "server".into(),
-                "-dev".into(),
-                format!("-dev-root-token-id={DEV_TOKEN}"),
-                format!("-dev-listen-address={host}"),
-                "-log-level=warn".into(),
-            ],
-            "bao-dev.log",
-        )?;
+        let mut args = vec![
+            "server".to_string(),
+            "-dev".into(),
+            format!("-dev-root-token-id={DEV_TOKEN}"),
+            format!("-dev-listen-address={host}"),
+            "-log-level=warn".into(),
+        ];
+        if audit {
+            let config = tmp.path().join("audit.hcl");
+            std::fs::write(&config, audit_block(tmp.path()))?;
+            args.push(format!("-config={}", config.display()));
+        }
+        let child = spawn(bao, tmp.path(), &args, "bao-dev.log")?;
         let server = Self { _tmp: tmp, children: vec![child], host, token: DEV_TOKEN.into() };
         server.wait_active(&server.host, Duration::from_secs(30)).await?;
         server.mount_transit().await?;
@@ -159,8 +161,9 @@ impl BaoServer {
     }
 
     /// Three nodes with integrated storage (Raft, fsync as shipped) on loopback, initialized with
-    /// one unseal key, the other two joined; the load goes to the active node.
-    pub async fn raft3(bao: &Path) -> Result<Self> {
+    /// one unseal key, the other two joined; the load goes to the active node. With a file audit
+    /// device on every node when `audit`.
+    pub async fn raft3(bao: &Path, audit: bool) -> Result<Self> {
         let tmp = tempfile::tempdir()?;
         let mut hosts = Vec::new();
         let mut children = Vec::new();
@@ -175,8 +178,9 @@ impl BaoServer {
                  disable_mlock = true\nlog_level = \"warn\"\n",
                 dir.join("raft")
             );
+            let audit = if audit { audit_block(&dir) } else { String::new() };
             let config_path = dir.join("bao.hcl");
-            std::fs::write(&config_path, config)?;
+            std::fs::write(&config_path, config + &audit)?;
             let args = ["server".to_string(), format!("-config={}", config_path.display())];
             children.push(spawn(bao, &dir, &args, "bao.log")?);
             hosts.push(format!("127.0.0.1:{api}"));
@@ -218,6 +222,15 @@ impl BaoServer {
         .map_err(|e| anyhow::anyhow!("mounting Transit on {}: {e}", self.host))?;
         Ok(())
     }
+}
+
+/// A file audit device writing into `dir` (OpenBao refuses to enable audit devices over its API:
+/// they are declared in the configuration).
+fn audit_block(dir: &Path) -> String {
+    format!(
+        "audit \"file\" \"bench\" {{\n  options {{\n    file_path = {:?}\n  }}\n}}\n",
+        dir.join("bao-audit.log")
+    )
 }
 
 async fn wait_health(host: &str, timeout: Duration, ready: impl Fn(u16) -> bool) -> Result<()> {
