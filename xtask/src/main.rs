@@ -28,8 +28,9 @@ fn main() -> ExitCode {
                  cargo xtask prereqs           install missing system packages\n       \
                  cargo xtask audit [--advisory-db PATH]\n                               \
                  licenses, bans and sources (cargo deny), advisories (cargo audit)\n       \
-                 cargo xtask fuzz [SECONDS] [TARGET...]\n                               \
-                 run every fuzz target (or the named ones) for SECONDS each (default 20)"
+                 cargo xtask fuzz [--dev] [SECONDS] [TARGET...]\n                               \
+                 run every fuzz target (or the named ones) for SECONDS each (default 20);\n                               \
+                 --dev: unoptimised build, for short smoke runs"
             );
             return ExitCode::from(2);
         }
@@ -163,6 +164,10 @@ fn fuzz_targets() -> Result<Vec<String>, String> {
 /// forbids `unsafe`, so what the fuzzer hunts is panics, overflows and broken invariants, which
 /// the targets assert). The corpus grows in fuzz/corpus/<target>, seeded from fuzz/seeds/<target>.
 fn fuzz(args: &[String]) -> Result<(), String> {
+    // `--dev`: an unoptimised build, minutes quicker to compile and several times slower to run;
+    // right for a short smoke run (CI), wrong for a long one.
+    let dev = args.first().is_some_and(|a| a == "--dev");
+    let args = if dev { &args[1..] } else { args };
     let seconds: u64 = match args.first() {
         Some(s) => s.parse().map_err(|_| format!("{s} is not a number of seconds"))?,
         None => 20,
@@ -173,23 +178,26 @@ fn fuzz(args: &[String]) -> Result<(), String> {
         return Err(format!("no fuzz target {unknown}; there are: {}", all.join(", ")));
     }
     ensure_cargo_tool(&CARGO_FUZZ)?;
-    run(cargo().current_dir("fuzz").args(["fuzz", "build", "--sanitizer", "none"]))?;
+    let profile: &[&str] = if dev { &["--dev"] } else { &[] };
+    run(cargo().current_dir("fuzz").args(["fuzz", "build", "--sanitizer", "none"]).args(profile))?;
     for target in &chosen {
-        fuzz_one(target, seconds)?;
+        fuzz_one(target, seconds, profile)?;
     }
     Ok(())
 }
 
 /// One bounded libFuzzer run. Its progress lines are kept back; a clean run prints libFuzzer's
 /// final statistics, a failing one everything, including where the crashing input was saved.
-fn fuzz_one(target: &str, seconds: u64) -> Result<(), String> {
+fn fuzz_one(target: &str, seconds: u64, profile: &[&str]) -> Result<(), String> {
     let corpus = format!("corpus/{target}");
     let seeds = format!("seeds/{target}");
     std::fs::create_dir_all(format!("fuzz/{corpus}")).map_err(|e| format!("creating fuzz/{corpus}: {e}"))?;
     eprintln!("xtask: fuzzing {target} for {seconds} s");
     let output = cargo()
         .current_dir("fuzz")
-        .args(["fuzz", "run", "--sanitizer", "none", target, &corpus])
+        .args(["fuzz", "run", "--sanitizer", "none"])
+        .args(profile)
+        .args([target, &corpus])
         .args(Path::new("fuzz").join(&seeds).exists().then_some(seeds.as_str()))
         .args(["--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=2048", "-print_final_stats=1"])
         .output()
