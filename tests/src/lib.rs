@@ -624,6 +624,27 @@ impl Cluster {
         self.extra_config = format!("{extra}\n");
     }
 
+    /// Waits until the leader reports nothing left under a previous root key, after having
+    /// re-sealed something (its log says so): the end of a root key rotation's re-seal.
+    /// Returns how long that took. Needs a short maintenance interval.
+    pub async fn wait_resealed(&self, timeout: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let leader = self.wait_leader(Duration::from_secs(10)).await;
+            let (_, _, metrics) = self.node(leader).scrape_metrics();
+            let resealed_something = self
+                .nodes
+                .values()
+                .any(|node| node.log_text().contains("re-sealed key material under the active root key"));
+            if resealed_something && metrics.lines().any(|line| line == "kms_root_key_stale_sealed_values 0")
+            {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < timeout, "re-seal not finished after {timeout:?}:\n{metrics}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// The harness's client identity, when the region runs on TLS.
     pub fn client_identity(&self) -> Option<ClientIdentity> {
         self.tls.clone()

@@ -1,6 +1,7 @@
 //! The region root key in a PKCS#11 token (SoftHSM2): a region derives its root key inside the
-//! token, restarts, and still decrypts; a wrong PIN or a missing key label stops kmsd at start
-//! with a message saying so.
+//! token, restarts, and still decrypts; it rotates to another key of the token (re-sealing its
+//! material) and decrypts with that key alone; a wrong PIN or a missing key label stops kmsd at
+//! start with a message saying so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -18,7 +19,8 @@ const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const TOKEN: &str = "kms-e2e";
 const PIN: &str = "4321";
 
-/// A SoftHSM2 token in `dir` holding a non-extractable AES-256 key labelled `kms-root`.
+/// A SoftHSM2 token in `dir` holding non-extractable AES-256 keys labelled `kms-root` and
+/// `kms-root-2`.
 fn softhsm_token(dir: &Path) -> String {
     assert!(
         Path::new(MODULE).exists(),
@@ -53,25 +55,35 @@ fn softhsm_token(dir: &Path) -> String {
         .unwrap();
     let session = pkcs11.open_rw_session(slot).unwrap();
     session.login(UserType::User, Some(&AuthPin::from(PIN.to_string()))).unwrap();
-    session
-        .generate_key(
-            &Mechanism::AesKeyGen,
-            &[
-                Attribute::Token(true),
-                Attribute::Label(b"kms-root".to_vec()),
-                Attribute::ValueLen(32.into()),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Sign(true),
-            ],
-        )
-        .unwrap();
+    for label in ["kms-root", "kms-root-2"] {
+        session
+            .generate_key(
+                &Mechanism::AesKeyGen,
+                &[
+                    Attribute::Token(true),
+                    Attribute::Label(label.as_bytes().to_vec()),
+                    Attribute::ValueLen(32.into()),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Sign(true),
+                ],
+            )
+            .unwrap();
+    }
     conf_text
 }
 
 fn root_key_section(pin_file: &Path, key_label: &str) -> String {
+    token_key("[root_key]", pin_file, key_label)
+}
+
+fn previous_root_key_section(pin_file: &Path, key_label: &str) -> String {
+    token_key("[[previous_root_keys]]", pin_file, key_label)
+}
+
+fn token_key(header: &str, pin_file: &Path, key_label: &str) -> String {
     format!(
-        "[root_key]\nprovider = \"pkcs11\"\nmodule = \"{MODULE}\"\ntoken_label = \"{TOKEN}\"\n\
+        "{header}\nprovider = \"pkcs11\"\nmodule = \"{MODULE}\"\ntoken_label = \"{TOKEN}\"\n\
          key_label = \"{key_label}\"\npin_file = {pin_file:?}\n"
     )
 }
@@ -130,12 +142,29 @@ async fn a_region_keeps_its_root_key_in_softhsm_and_decrypts_after_restart() {
     let decrypted = cluster
         .node(1)
         .client()
-        .decrypt(pb::DecryptRequest { ciphertext_blob: ciphertext, ..Default::default() })
+        .decrypt(pb::DecryptRequest { ciphertext_blob: ciphertext.clone(), ..Default::default() })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(decrypted.plaintext, plaintext);
     assert_eq!(decrypted.key_id.rsplit('/').next(), Some(key_id.as_str()));
+
+    // Root key rotation to another key of the token: active kms-root-2 with kms-root previous,
+    // until the leader has re-sealed everything; then kms-root-2 alone still decrypts.
+    cluster.set_maintenance_interval(1);
+    cluster.set_config(&format!(
+        "{}{}",
+        root_key_section(&pin_file, "kms-root-2"),
+        previous_root_key_section(&pin_file, "kms-root")
+    ));
+    cluster.restart_reconfigured(1).await;
+    cluster.wait_resealed(Duration::from_secs(60)).await;
+    cluster.set_config(&root_key_section(&pin_file, "kms-root-2"));
+    cluster.restart_reconfigured(1).await;
+    cluster.wait_leader(Duration::from_secs(30)).await;
+    let request = pb::DecryptRequest { ciphertext_blob: ciphertext.clone(), ..Default::default() };
+    let decrypted = cluster.node(1).client().decrypt(request).await.unwrap().into_inner();
+    assert_eq!(decrypted.plaintext, plaintext, "decrypts under the token's second key alone");
 
     // A wrong PIN, or a key label the token does not hold: kmsd stops at start and says why.
     for (section, expected) in [

@@ -78,7 +78,7 @@ async fn root_key_rotation_reseals_everything_without_downtime() {
         pb::KeyUsage::EncryptDecrypt,
     )
     .await;
-    let resealed_in = wait_resealed(&cluster).await;
+    let resealed_in = cluster.wait_resealed(Duration::from_secs(60)).await;
     // 3. The old root key gone.
     cluster.set_config("");
     rolling_restart(&mut cluster).await;
@@ -137,24 +137,6 @@ async fn rolling_restart(cluster: &mut Cluster) {
     for id in NODES {
         cluster.restart_reconfigured(id).await;
         cluster.wait_converged(&NODES, Duration::from_secs(30)).await;
-    }
-}
-
-/// Waits until the leader reports nothing left under another root key after having re-sealed
-/// something (its log says so); returns how long that took.
-async fn wait_resealed(cluster: &Cluster) -> Duration {
-    let start = Instant::now();
-    loop {
-        let leader = cluster.wait_leader(Duration::from_secs(10)).await;
-        let (_, _, metrics) = cluster.node(leader).scrape_metrics();
-        let resealed_something = NODES.iter().any(|id| {
-            cluster.node(*id).log_text().contains("re-sealed key material under the active root key")
-        });
-        if resealed_something && metrics.lines().any(|line| line == "kms_root_key_stale_sealed_values 0") {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "re-seal not finished after 60 s:\n{metrics}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
