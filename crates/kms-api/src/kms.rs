@@ -184,9 +184,10 @@ impl Kms {
         Ok((material, public_key))
     }
 
-    /// The replication key pair other regions wrap material for: the active root key's.
-    pub(crate) fn active_replication_key(&self) -> kms_crypto::ReplicationKeyPair {
-        kms_crypto::ReplicationKeyPair::derive(self.root_keys.active())
+    /// The public key other regions wrap material for: the active root key's pair, first in
+    /// `replication_keys` (built in the ring's order, so never empty).
+    pub(crate) fn replication_public_key(&self) -> Vec<u8> {
+        self.replication_keys.first().map(kms_crypto::ReplicationKeyPair::public_key).unwrap_or_default()
     }
 
     /// The plaintext material of one version, for the duration of one operation.

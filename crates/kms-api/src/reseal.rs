@@ -14,7 +14,7 @@ use kms_core::command::{Command, CommandOutput};
 use kms_core::key::{KeyRecord, MaterialVersion};
 use kms_core::reseal::{KeyReseal, Resealed};
 use kms_crypto::import::material_fingerprint;
-use kms_crypto::{RootKeyId, sealed_under};
+use kms_crypto::{RootKeyId, SecretBytes, sealed_under};
 
 /// Keys re-sealed per maintenance pass: bounds the pass's time and its Raft traffic, so a
 /// rotation over many keys shares the leader with live requests.
@@ -24,10 +24,11 @@ impl Kms {
     /// Re-seals up to [`KEYS_PER_PASS`] keys that hold values sealed under another root key.
     /// Returns how many values are still sealed under another root key afterwards.
     pub(crate) async fn reseal_pass(&self, keys: &[KeyRecord]) -> usize {
-        let active = self.root_keys.active().id();
-        let stale: Vec<&KeyRecord> = keys.iter().filter(|key| stale_values(key, active) > 0).collect();
-        let mut remaining: usize = stale.iter().map(|key| stale_values(key, active)).sum();
-        for key in stale.iter().take(KEYS_PER_PASS) {
+        let active = self.root_keys.active_id();
+        let stale: Vec<(&KeyRecord, usize)> =
+            keys.iter().map(|key| (key, stale_values(key, active))).filter(|(_, n)| *n > 0).collect();
+        let mut remaining: usize = stale.iter().map(|(_, n)| n).sum();
+        for (key, _) in stale.iter().take(KEYS_PER_PASS) {
             match self.reseal_key(key).await {
                 Ok(replaced) => remaining = remaining.saturating_sub(replaced as usize),
                 Err(err) => {
@@ -58,51 +59,58 @@ impl Kms {
         }
     }
 
-    /// The new values for everything of `key` that is not sealed under the active root key.
+    /// The new values for everything of `key` that is not sealed under the active root key, and
+    /// an imported key's fingerprint recomputed under it from the same unsealed material.
     fn key_reseal(&self, key: &KeyRecord) -> KmsResult<KeyReseal> {
-        let active = self.root_keys.active().id();
-        let reseal_all = |materials: &[MaterialVersion]| -> KmsResult<Vec<(u32, Resealed)>> {
-            materials
-                .iter()
-                .filter(|m| sealed_under(&m.sealed) != Some(active))
-                .map(|m| Ok((m.version, self.reseal_material(key, m)?)))
-                .collect()
-        };
-        Ok(KeyReseal {
-            materials: reseal_all(&key.materials)?,
-            divergent: reseal_all(&key.divergent_materials)?,
-            fingerprint: self.refingerprint(key)?,
-        })
+        let mut reseal = KeyReseal::default();
+        for material in self.stale(&key.materials) {
+            let secret = self.unseal(key, material)?;
+            if let (0, Some(import)) = (material.version, &key.import) {
+                reseal.fingerprint = self.refingerprint(key, &import.fingerprint, &secret);
+            }
+            reseal.materials.push((material.version, self.reseal(key, material, &secret)?));
+        }
+        for material in self.stale(&key.divergent_materials) {
+            let secret = self.unseal(key, material)?;
+            reseal.divergent.push((material.version, self.reseal(key, material, &secret)?));
+        }
+        Ok(reseal)
     }
 
-    fn reseal_material(&self, key: &KeyRecord, material: &MaterialVersion) -> KmsResult<Resealed> {
-        let secret = self.unseal(key, material)?;
+    fn stale<'a>(&self, materials: &'a [MaterialVersion]) -> impl Iterator<Item = &'a MaterialVersion> {
+        let active = self.root_keys.active_id();
+        materials.iter().filter(move |m| is_stale(m, active))
+    }
+
+    /// `material`'s `secret` sealed under the active root key, beside the value it replaces.
+    fn reseal(
+        &self,
+        key: &KeyRecord,
+        material: &MaterialVersion,
+        secret: &SecretBytes,
+    ) -> KmsResult<Resealed> {
         let sealed =
             kms_crypto::seal(self.root_keys.active(), &key.key_id, material.version, secret.expose())
                 .map_err(crypto_error)?;
         Ok(Resealed { previous: material.sealed.clone(), sealed })
     }
 
-    /// An imported key's fingerprint under the active root key, when it is under another one and
-    /// the material is present to compute it from. (With the material deleted, the old
-    /// fingerprint stays; a re-import still matches it while the old root key is in the ring.)
-    fn refingerprint(&self, key: &KeyRecord) -> KmsResult<Option<Resealed>> {
-        let (Some(import), Some(material)) = (&key.import, key.materials.first()) else {
-            return Ok(None);
-        };
-        let secret = self.unseal(key, material)?;
-        let current = material_fingerprint(self.root_keys.active(), &key.key_id, secret.expose());
-        Ok((current != import.fingerprint)
-            .then(|| Resealed { previous: import.fingerprint.clone(), sealed: current }))
+    /// An imported key's fingerprint of `material` under the active root key, when the stored
+    /// one was made under another. (With the material deleted there is nothing to recompute it
+    /// from: the old fingerprint stays, and a re-import still matches it while the old root key
+    /// is in the ring.)
+    fn refingerprint(&self, key: &KeyRecord, stored: &[u8], material: &SecretBytes) -> Option<Resealed> {
+        let current = material_fingerprint(self.root_keys.active(), &key.key_id, material.expose());
+        (current != stored).then(|| Resealed { previous: stored.to_vec(), sealed: current })
     }
+}
+
+fn is_stale(material: &MaterialVersion, active: RootKeyId) -> bool {
+    sealed_under(&material.sealed) != Some(active)
 }
 
 /// How many sealed values of `key` a root key other than `active` sealed. (Imported keys'
 /// fingerprints are not counted: telling which root key made one takes the material.)
 fn stale_values(key: &KeyRecord, active: RootKeyId) -> usize {
-    key.materials
-        .iter()
-        .chain(&key.divergent_materials)
-        .filter(|m| sealed_under(&m.sealed) != Some(active))
-        .count()
+    key.materials.iter().chain(&key.divergent_materials).filter(|m| is_stale(m, active)).count()
 }

@@ -111,42 +111,56 @@ impl fmt::Debug for RootKeyId {
 /// until nothing sealed under them is left).
 #[derive(Clone, Debug)]
 pub struct RootKeyRing {
-    active: RootKey,
-    previous: Vec<RootKey>,
+    /// Each key beside its id, computed once: `get` runs on every unseal, and an id is an HMAC.
+    active: (RootKeyId, RootKey),
+    previous: Vec<(RootKeyId, RootKey)>,
 }
 
 impl RootKeyRing {
     /// A ring of `active` and `previous`. The same key twice is refused: it would mean the
     /// rotation the configuration describes did not happen.
     pub fn new(active: RootKey, previous: Vec<RootKey>) -> Result<Self, CryptoError> {
-        let mut ids: Vec<RootKeyId> = previous.iter().map(RootKey::id).collect();
-        ids.push(active.id());
+        let ring = Self { active: with_id(active), previous: previous.into_iter().map(with_id).collect() };
+        let mut ids: Vec<RootKeyId> = ring.entries().map(|(id, _)| *id).collect();
         ids.sort();
         if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
             return Err(CryptoError::InvalidInput(format!("root key {} is listed twice", pair[0])));
         }
-        Ok(Self { active, previous })
+        Ok(ring)
     }
 
     /// The key that seals new material.
     pub fn active(&self) -> &RootKey {
-        &self.active
+        &self.active.1
+    }
+
+    /// The active key's id.
+    pub fn active_id(&self) -> RootKeyId {
+        self.active.0
     }
 
     /// Every key, the active one first.
     pub fn keys(&self) -> impl Iterator<Item = &RootKey> {
-        std::iter::once(&self.active).chain(&self.previous)
+        self.entries().map(|(_, key)| key)
     }
 
     /// The key named `id`, if this ring has it.
     pub fn get(&self, id: RootKeyId) -> Option<&RootKey> {
-        self.keys().find(|key| key.id() == id)
+        self.entries().find(|(key_id, _)| *key_id == id).map(|(_, key)| key)
     }
+
+    fn entries(&self) -> impl Iterator<Item = &(RootKeyId, RootKey)> {
+        std::iter::once(&self.active).chain(&self.previous)
+    }
+}
+
+fn with_id(key: RootKey) -> (RootKeyId, RootKey) {
+    (key.id(), key)
 }
 
 impl From<RootKey> for RootKeyRing {
     fn from(active: RootKey) -> Self {
-        Self { active, previous: Vec::new() }
+        Self { active: with_id(active), previous: Vec::new() }
     }
 }
 

@@ -127,7 +127,7 @@ impl RegionReplication for ReplicationService {
         self.admit(&request, None)?;
         Ok(Response::new(pb::GetReplicationKeyResponse {
             region: self.kms.scope.region.clone(),
-            public_key: self.kms.active_replication_key().public_key(),
+            public_key: self.kms.replication_public_key(),
         }))
     }
 
