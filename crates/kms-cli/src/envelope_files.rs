@@ -23,6 +23,7 @@ use crate::cli::{Context, KeyId};
 use crate::connection::Connection;
 use crate::error::CliError;
 use crate::json::Json;
+use crate::run::Client;
 
 /// Inputs at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_THRESHOLD: u64 = 8 << 20;
@@ -76,21 +77,12 @@ pub async fn encrypt_file(connection: &Connection, args: EncryptFileArgs) -> Res
                 .into(),
         ));
     }
-    let (input, length) = open_input(&args.in_path).await?;
-    let client = crate::run::connect(connection).await?;
-    let mut output = Output::create(&args.out_path, false).await?;
-    let progress = progress_bar(length, "encrypting");
-    let reader = Counting { inner: input, bar: progress.clone() };
-    let result = envelope::encrypt_stream(&client, &options, reader, output.writer()).await;
-    finish(progress);
-    let summary = match result {
-        Ok(summary) => summary,
-        Err(e) => {
-            output.discard().await;
-            return Err(encrypt_error(e, &args.in_path, &args.out_path));
-        }
-    };
-    output.commit().await?;
+    let files = Files { input: &args.in_path, output: &args.out_path, private_output: false };
+    let summary = files
+        .stream(connection, "encrypting", encrypt_error, async |client, reader, writer| {
+            envelope::encrypt_stream(client, &options, reader, writer).await
+        })
+        .await?;
     if is_stdio(&args.out_path) {
         return Ok(Json::obj());
     }
@@ -112,22 +104,13 @@ pub async fn decrypt_file(connection: &Connection, args: DecryptFileArgs) -> Res
     if !args.context.encryption_context.is_empty() {
         options = options.with_context(EncryptionContext::from(merge_maps(&args.context.encryption_context)));
     }
-    let (input, length) = open_input(&args.in_path).await?;
-    let client = crate::run::connect(connection).await?;
     // The plaintext file is readable by its owner only, like the key material it came from.
-    let mut output = Output::create(&args.out_path, true).await?;
-    let progress = progress_bar(length, "decrypting");
-    let reader = Counting { inner: input, bar: progress.clone() };
-    let result = envelope::decrypt_stream(&client, &options, reader, output.writer()).await;
-    finish(progress);
-    let summary = match result {
-        Ok(summary) => summary,
-        Err(e) => {
-            output.discard().await;
-            return Err(decrypt_error(e, &args.in_path, &args.out_path));
-        }
-    };
-    output.commit().await?;
+    let files = Files { input: &args.in_path, output: &args.out_path, private_output: true };
+    let summary = files
+        .stream(connection, "decrypting", decrypt_error, async |client, reader, writer| {
+            envelope::decrypt_stream(client, &options, reader, writer).await
+        })
+        .await?;
     if is_stdio(&args.out_path) {
         return Ok(Json::obj());
     }
@@ -137,6 +120,49 @@ pub async fn decrypt_file(connection: &Connection, args: DecryptFileArgs) -> Res
         ("ChunkSize".into(), Json::Int(i64::from(summary.chunk_size))),
         ("PlaintextBytes".into(), int(summary.plaintext_bytes)),
     ]))
+}
+
+/// The --in and --out of one command.
+struct Files<'a> {
+    input: &'a Path,
+    output: &'a Path,
+    /// Create the output file readable by its owner only.
+    private_output: bool,
+}
+
+impl Files<'_> {
+    /// Runs `process` from the input to the output with a progress bar: the output is committed
+    /// (renamed into place) only when it succeeds, else discarded, and its error explained by
+    /// `explain`.
+    async fn stream<S>(
+        &self,
+        connection: &Connection,
+        verb: &str,
+        explain: fn(EnvelopeError, &Path, &Path) -> CliError,
+        process: impl AsyncFnOnce(
+            &Client,
+            Counting<Reader>,
+            &mut (dyn AsyncWrite + Unpin + Send),
+        ) -> Result<S, EnvelopeError>,
+    ) -> Result<S, CliError> {
+        let (input, length) = open_input(self.input).await?;
+        let client = crate::run::connect(connection).await?;
+        let mut output = Output::create(self.output, self.private_output).await?;
+        let progress = progress_bar(length, verb);
+        let reader = Counting { inner: input, bar: progress.clone() };
+        let result = process(&client, reader, output.writer()).await;
+        finish(progress);
+        match result {
+            Ok(summary) => {
+                output.commit().await?;
+                Ok(summary)
+            }
+            Err(e) => {
+                output.discard().await;
+                Err(explain(e, self.input, self.output))
+            }
+        }
+    }
 }
 
 fn context_json(context: &EncryptionContext) -> Json {

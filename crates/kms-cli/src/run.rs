@@ -10,7 +10,7 @@ use crate::error::CliError;
 use crate::json::Json;
 use crate::render::Render;
 
-type Client = KeyManagementServiceClient<Transport>;
+pub(crate) type Client = KeyManagementServiceClient<Transport>;
 
 pub async fn connect(connection: &Connection) -> Result<Client, CliError> {
     Ok(KeyManagementServiceClient::new(connection.transport().await?))
