@@ -12,41 +12,14 @@ use std::hint::black_box;
 use aes_gcm::aead::AeadInOut as _;
 use aes_gcm::{Aes256Gcm, KeyInit as _};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kms_client::envelope::{
-    self, DataKey, DataKeySource, DecryptOptions, DecryptedDataKey, EncryptOptions, EncryptionContext,
-};
-use zeroize::Zeroizing;
+use kms_client::envelope::{self, DecryptOptions, EncryptOptions, EncryptionContext};
 
 /// Bytes per message.
 const MESSAGE: usize = 64 << 20;
 
-#[derive(Debug, thiserror::Error)]
-#[error("unused")]
-struct Never;
-
-struct OneKey;
-
-impl DataKeySource for OneKey {
-    type Error = Never;
-    async fn generate_data_key(&self, _: &str, _: &EncryptionContext) -> Result<DataKey, Never> {
-        Ok(DataKey {
-            plaintext: Zeroizing::new(vec![0x5A; 32]),
-            ciphertext_blob: vec![0xEE; 150],
-            key_id: "arn:aws:kms:dev-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(),
-        })
-    }
-    async fn decrypt(
-        &self,
-        _: &[u8],
-        _: &EncryptionContext,
-        _: Option<&str>,
-    ) -> Result<DecryptedDataKey, Never> {
-        Ok(DecryptedDataKey {
-            plaintext: Zeroizing::new(vec![0x5A; 32]),
-            key_id: "arn:aws:kms:dev-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(),
-        })
-    }
-}
+#[path = "../tests/support/one_key.rs"]
+mod one_key;
+use one_key::OneKey;
 
 fn throughput(c: &mut Criterion) {
     // One thread: figures are per core.

@@ -13,44 +13,15 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use kms_client::envelope::{
-    self, DataKey, DataKeySource, DecryptOptions, DecryptedDataKey, EncryptOptions, EncryptionContext,
-};
+use kms_client::envelope::{self, DecryptOptions, EncryptOptions, EncryptionContext};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use zeroize::Zeroizing;
 
 const TOTAL: u64 = 1 << 30;
 const MAX_GROWTH_KIB: u64 = 64 * 1024;
 
-#[derive(Debug, thiserror::Error)]
-#[error("unused")]
-struct Never;
-
-/// One fixed data key; Decrypt gives it back for the one blob it hands out.
-struct OneKey;
-
-impl DataKeySource for OneKey {
-    type Error = Never;
-    async fn generate_data_key(&self, key_id: &str, _: &EncryptionContext) -> Result<DataKey, Never> {
-        Ok(DataKey {
-            plaintext: Zeroizing::new(vec![0x5A; 32]),
-            ciphertext_blob: b"blob".to_vec(),
-            key_id: format!("arn:aws:kms:dev-1:000000000000:key/{key_id}"),
-        })
-    }
-    async fn decrypt(
-        &self,
-        blob: &[u8],
-        _: &EncryptionContext,
-        _: Option<&str>,
-    ) -> Result<DecryptedDataKey, Never> {
-        assert_eq!(blob, b"blob");
-        Ok(DecryptedDataKey {
-            plaintext: Zeroizing::new(vec![0x5A; 32]),
-            key_id: "arn:aws:kms:dev-1:000000000000:key/memory".into(),
-        })
-    }
-}
+#[path = "support/one_key.rs"]
+mod one_key;
+use one_key::OneKey;
 
 /// Length of the repeating pattern: not a multiple of the chunk size, so every chunk holds
 /// different bytes and a misplaced one is noticed.
