@@ -2,13 +2,14 @@
 //! `Content-Type: application/x-amz-json-1.1` and `X-Amz-Target: TrentService.<Op>`, signing
 //! exactly the headers the server requires (content-type, host, x-amz-date, x-amz-target).
 
-use hmac::{Hmac, KeyInit, Mac};
+use kms_aws_wire::amz_date;
+use kms_aws_wire::sigv4::{ALGORITHM, SERVICE, hex, hmac_sha256, signing_key, string_to_sign};
 use sha2::{Digest, Sha256};
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const SIGNED_HEADERS: &str = "content-type;host;x-amz-date;x-amz-target";
 
-/// An access key and the region and service it signs for.
+/// An access key and the region it signs for.
 #[derive(Clone, Debug)]
 pub struct Signer {
     pub access_key_id: String,
@@ -19,56 +20,32 @@ pub struct Signer {
 impl Signer {
     /// The `Authorization` header value for a request to `host` (as in the Host header) with
     /// `target` (`TrentService.Encrypt`) and `body`, dated `amz_date` (`yyyyMMddTHHmmssZ`).
+    /// The canonical request is the server's own construction (kms-aws-wire) specialised to this
+    /// one shape, written out so that no header map is built per request.
     pub fn authorization(&self, host: &str, target: &str, body: &[u8], amz_date: &str) -> String {
         let date = amz_date.get(..8).unwrap_or(amz_date);
-        let scope = format!("{date}/{}/kms/aws4_request", self.region);
+        let scope = format!("{date}/{}/{SERVICE}/aws4_request", self.region);
         let canonical = format!(
             "POST\n/\n\ncontent-type:{CONTENT_TYPE}\nhost:{host}\nx-amz-date:{amz_date}\n\
              x-amz-target:{target}\n\n{SIGNED_HEADERS}\n{}",
             hex(&Sha256::digest(body))
         );
-        let to_sign =
-            format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical.as_bytes())));
-        let key = self.signing_key(date);
+        let to_sign = string_to_sign(amz_date, &scope, &canonical);
+        let key = signing_key(&self.secret_access_key, date, &self.region, SERVICE);
         let signature = hex(&hmac_sha256(&key, to_sign.as_bytes()));
         format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={SIGNED_HEADERS}, Signature={signature}",
+            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={SIGNED_HEADERS}, Signature={signature}",
             self.access_key_id
         )
-    }
-
-    fn signing_key(&self, date: &str) -> [u8; 32] {
-        let k_date = hmac_sha256(format!("AWS4{}", self.secret_access_key).as_bytes(), date.as_bytes());
-        let k_region = hmac_sha256(&k_date, self.region.as_bytes());
-        let k_service = hmac_sha256(&k_region, b"kms");
-        hmac_sha256(&k_service, b"aws4_request")
     }
 }
 
 /// Now, as `X-Amz-Date` wants it.
 pub fn amz_date_now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    )
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // Invariant: HMAC accepts keys of every length, so `new_from_slice` cannot fail.
-    #[allow(clippy::expect_used)]
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    amz_date::format(unix)
 }
 
 #[cfg(test)]
