@@ -474,6 +474,23 @@ fn signal(pid: u32, sig: &str) {
     assert!(status.success(), "kill {sig} {pid} failed");
 }
 
+/// Polls `check` (every 100 ms) until it yields a value, and returns it; panics naming `what`
+/// after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A channel connected on first use (and re-connected after failures); every call is bounded by
 /// `timeout`.
 pub fn lazy_channel(endpoint: &str, timeout: Duration) -> Channel {

@@ -15,7 +15,7 @@
 //! and tag, also when it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kms_e2e::{Acked, AdminClient, Client, admin_pb, lazy_channel, verify_with, workload};
+use kms_e2e::{Acked, AdminClient, Client, admin_pb, eventually, lazy_channel, verify_with, workload};
 use kms_proto::v1 as pb;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 const NODES: [&str; 3] = ["kms-a-0", "kms-a-1", "kms-a-2"];
 const REGION_B: [&str; 3] = ["kms-b-0", "kms-b-1", "kms-b-2"];
+const MINUTE: Duration = Duration::from_secs(60);
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -271,10 +272,9 @@ async fn lose_region_a_and_promote_b(project: &Project, steady: &'static str) {
     }
     for service in REGION_B {
         for (blob, plaintext) in &acked {
-            eventually(&format!("{service} decrypts A's ciphertext"), || {
-                decrypt(project, service, blob, plaintext)
-            })
-            .await;
+            let what = format!("{service} to decrypt A's ciphertext");
+            eventually(&what, MINUTE, || async { decrypt(project, service, blob, plaintext).await.ok() })
+                .await;
         }
     }
 
@@ -311,13 +311,12 @@ async fn lose_region_a_and_promote_b(project: &Project, steady: &'static str) {
         assert!(succeeded("docker", &["network", "connect", "--alias", service, &interregion, &container]));
     }
     project.wait_converged(NODES, false, Duration::from_secs(60)).await;
-    eventually("A follows B as primary", || async {
+    eventually("A to follow B as primary", MINUTE, || async {
         let mut a = project.client(steady);
         let request = pb::DescribeKeyRequest { key_id: key_id.clone(), ..Default::default() };
-        let meta =
-            a.describe_key(request).await.map_err(|e| e.to_string())?.into_inner().key_metadata.unwrap();
+        let meta = a.describe_key(request).await.ok()?.into_inner().key_metadata?;
         let primary = meta.multi_region_configuration.and_then(|c| c.primary_key).map(|k| k.region);
-        if primary.as_deref() == Some("compose-b") { Ok(()) } else { Err(format!("primary {primary:?}")) }
+        (primary.as_deref() == Some("compose-b")).then_some(())
     })
     .await;
     decrypt(project, steady, &after, b"written in B").await.unwrap();
@@ -335,20 +334,4 @@ async fn decrypt(project: &Project, service: &str, blob: &[u8], plaintext: &[u8]
     let answer = project.client(service).decrypt(request).await.map_err(|e| e.to_string())?.into_inner();
     assert_eq!(answer.plaintext, plaintext, "{service} decrypted to something else");
     Ok(())
-}
-
-/// Retries `check` for up to 60 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match check().await {
-            Ok(()) => return,
-            Err(why) => assert!(Instant::now() < deadline, "{what}: not after 60 s: {why}"),
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }

@@ -7,12 +7,11 @@
 //! entirely, promote B by force, measure RPO and RTO, and bring A back as a replica.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kms_e2e::{Client, ClientIdentity, Cluster, binary, exception, lazy_channel_with};
+use kms_e2e::{Client, ClientIdentity, Cluster, binary, eventually, exception, lazy_channel_with};
 use kms_proto::region::v1 as region_pb;
 use kms_proto::region::v1::region_replication_client::RegionReplicationClient;
 use kms_proto::v1 as pb;
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 const A: &str = "region-a";
@@ -70,22 +69,6 @@ async fn push_as(caller: &ClientIdentity, to: &Cluster, source: &str) -> tonic::
         ..Default::default()
     };
     RegionReplicationClient::new(channel).push(request).await.unwrap_err()
-}
-
-/// Polls `check` until it returns `Some`, or fails after `timeout` saying what was awaited.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A client of some live node of `region`.
