@@ -9,12 +9,21 @@ use sha2::{Digest, Sha256};
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const SIGNED_HEADERS: &str = "content-type;host;x-amz-date;x-amz-target";
 
-/// An access key and the region it signs for.
-#[derive(Clone, Debug)]
+/// An access key and the region it signs for. `Debug` leaves the secret out.
+#[derive(Clone)]
 pub struct Signer {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub region: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("access_key_id", &self.access_key_id)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Signer {
