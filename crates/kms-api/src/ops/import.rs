@@ -304,14 +304,13 @@ impl Kms {
     /// after a root key rotation is recognised), else under the active root key.
     fn import_fingerprint(&self, key: &kms_core::key::KeyRecord, material: &[u8]) -> Vec<u8> {
         use subtle::ConstantTimeEq as _;
-        let candidates =
-            self.root_keys.keys().map(|root| wrap::material_fingerprint(root, &key.key_id, material));
-        let mut candidates: Vec<Vec<u8>> = candidates.collect();
-        let matching = key.import.as_ref().and_then(|import| {
-            candidates.iter().position(|c| bool::from(c.as_slice().ct_eq(&import.fingerprint)))
-        });
-        // In bounds: a ring always holds its active key, so there is at least one candidate.
-        candidates.swap_remove(matching.unwrap_or(0))
+        let under = |root| wrap::material_fingerprint(root, &key.key_id, material);
+        let Some(import) = &key.import else { return under(self.root_keys.active()) };
+        self.root_keys
+            .keys()
+            .map(under)
+            .find(|candidate| bool::from(candidate.as_slice().ct_eq(&import.fingerprint)))
+            .unwrap_or_else(|| under(self.root_keys.active()))
     }
 
     /// Deletes expired imported material and import parameters, if any is due. Returns the keys
