@@ -2,9 +2,12 @@
 //! leader over the Raft transport (`Forward`, `ReadIndex`) and wait until this node has applied
 //! the result, so the node that answers the client can read its own write.
 //!
-//! A proposal is retried at most once after a leader change. A forward whose outcome is unknown
-//! (timeout, connection lost after sending) is *not* retried here; like a timed-out local write
-//! it may still commit, which is why KMS commands must be idempotent.
+//! A proposal is retried at most once after a leader change. A leader that cannot even be
+//! dialled (it crashed, and its followers have not noticed yet) counts as a leader change: the
+//! request waits for the region to elect another leader, within its deadline, instead of failing
+//! while the election is still running. A forward whose outcome is unknown (timeout, connection
+//! lost after sending) is *not* retried here; like a timed-out local write it may still commit,
+//! which is why KMS commands must be idempotent.
 
 use std::time::Duration;
 
@@ -23,6 +26,9 @@ enum LeaderAnswer<T> {
     Done(T),
     /// The node asked is not the leader (any more); try again after the leader changes.
     NotLeader(Option<u64>),
+    /// The node asked could not be dialled, so it never saw the request; try again once the
+    /// region has another leader.
+    Unreachable,
 }
 
 const PROPOSING: &str = "proposing a command";
@@ -60,11 +66,12 @@ impl Region {
             }
             match self.forward(leader, &command, deadline).await? {
                 LeaderAnswer::Done(response) => return Ok(response),
-                LeaderAnswer::NotLeader(_) if leader_changes_left > 0 => {
+                LeaderAnswer::NotLeader(_) | LeaderAnswer::Unreachable if leader_changes_left > 0 => {
                     leader_changes_left -= 1;
                     stale_leader = Some(leader);
                 }
                 LeaderAnswer::NotLeader(hint) => return Err(self.not_leader(hint, PROPOSING)),
+                LeaderAnswer::Unreachable => return Err(self.unreachable(leader, PROPOSING)),
             }
         }
     }
@@ -97,11 +104,12 @@ impl Region {
             }
             match self.remote_read_index(leader, deadline).await? {
                 LeaderAnswer::Done(index) => return self.wait_applied(index, deadline, SYNCING).await,
-                LeaderAnswer::NotLeader(_) if leader_changes_left > 0 => {
+                LeaderAnswer::NotLeader(_) | LeaderAnswer::Unreachable if leader_changes_left > 0 => {
                     leader_changes_left -= 1;
                     stale_leader = Some(leader);
                 }
                 LeaderAnswer::NotLeader(hint) => return Err(self.not_leader(hint, SYNCING)),
+                LeaderAnswer::Unreachable => return Err(self.unreachable(leader, SYNCING)),
             }
         }
     }
@@ -119,7 +127,9 @@ impl Region {
         request.set_timeout(remaining(deadline));
         tracing::debug!(leader, len = command.len(), "forwarding proposal to the leader");
         let call = tokio::time::timeout_at(deadline, client.forward(request));
-        let reply = self.rpc_result(leader, call.await, PROPOSING)?;
+        let Some(reply) = self.rpc_result(leader, call.await, PROPOSING)? else {
+            return Ok(LeaderAnswer::Unreachable);
+        };
         match reply.result {
             Some(pb::forward_reply::Result::Applied(applied)) => {
                 self.wait_applied(applied.log_index, deadline, PROPOSING).await?;
@@ -141,7 +151,9 @@ impl Region {
         crate::trace_context::inject(request.metadata_mut());
         request.set_timeout(remaining(deadline));
         let call = tokio::time::timeout_at(deadline, client.read_index(request));
-        let reply = self.rpc_result(leader, call.await, SYNCING)?;
+        let Some(reply) = self.rpc_result(leader, call.await, SYNCING)? else {
+            return Ok(LeaderAnswer::Unreachable);
+        };
         match reply.result {
             Some(pb::read_index_reply::Result::ReadIndex(index)) => Ok(LeaderAnswer::Done(index)),
             Some(pb::read_index_reply::Result::NotLeader(n)) => Ok(LeaderAnswer::NotLeader(n.leader_id)),
@@ -163,17 +175,22 @@ impl Region {
         })
     }
 
-    /// Unwraps a leader RPC, mapping deadline and transport failures.
+    /// Unwraps a leader RPC, mapping deadline and transport failures; `None` when the leader
+    /// could not be dialled at all.
     fn rpc_result<T>(
         &self,
         leader: u64,
         result: Result<Result<tonic::Response<T>, tonic::Status>, tokio::time::error::Elapsed>,
         doing: &'static str,
-    ) -> Result<T, ReplicationError> {
+    ) -> Result<Option<T>, ReplicationError> {
         match result {
             Err(_) => Err(self.timeout(doing)),
-            Ok(Ok(reply)) => Ok(reply.into_inner()),
+            Ok(Ok(reply)) => Ok(Some(reply.into_inner())),
             Ok(Err(status)) if status.code() == Code::DeadlineExceeded => Err(self.timeout(doing)),
+            Ok(Err(status)) if never_connected(&status) => {
+                tracing::debug!(leader, doing, "the leader cannot be dialled; waiting for another one");
+                Ok(None)
+            }
             Ok(Err(status)) => Err(ReplicationError::Transport {
                 peer: leader,
                 doing,
@@ -221,6 +238,14 @@ impl Region {
         metrics.current_leader.ok_or(ReplicationError::NoLeader { node_id: self.node_id(), doing })
     }
 
+    fn unreachable(&self, leader: u64, doing: &'static str) -> ReplicationError {
+        ReplicationError::Transport {
+            peer: leader,
+            doing,
+            message: "the leader cannot be dialled".to_string(),
+        }
+    }
+
     fn timeout(&self, doing: &'static str) -> ReplicationError {
         ReplicationError::Timeout { doing, after: self.inner.config.request_timeout() }
     }
@@ -250,6 +275,15 @@ impl Region {
     fn bad_reply(&self, leader: u64, doing: &'static str) -> ReplicationError {
         ReplicationError::Transport { peer: leader, doing, message: "reply without a result".to_string() }
     }
+}
+
+/// Whether a failed RPC never reached the peer because no connection could be made: tonic turns
+/// every failure of its connector into UNAVAILABLE carrying the connector's message, and the
+/// TCP connector (under TLS too) says "tcp connect error" for a refused, unreachable or timed-out
+/// dial. Other UNAVAILABLE answers (a keep-alive timeout on an open connection, the peer's own
+/// refusal) may follow a delivered request, so they do not count.
+fn never_connected(status: &tonic::Status) -> bool {
+    status.code() == Code::Unavailable && status.message().contains("tcp connect error")
 }
 
 pub(crate) fn remaining(deadline: Instant) -> Duration {
