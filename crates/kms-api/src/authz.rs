@@ -11,6 +11,7 @@
 //! service has no IAM, so every authenticated caller may call them ([`Kms::authorize_without_key`]).
 
 use crate::caller::Caller;
+use crate::derived_cache::DerivedCache;
 use crate::kms::{Kms, replication_error};
 use kms_core::grant::{Grant, GrantTokenRef, parse_grant_token};
 use kms_core::ids::{KeyRef, RegionScope};
@@ -22,8 +23,7 @@ use kms_core::state::Keys;
 use kms_core::{KmsError, KmsResult};
 use kms_crypto::EncryptionContext;
 use kms_proto::AwsEnum;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 /// One authorization question: may `caller` perform `action`, with what the request offers as
 /// condition keys and grant tokens.
@@ -137,15 +137,19 @@ fn principal_condition(name: &str, scope: &RegionScope) -> String {
 
 /// Parsed key policies, so a request does not parse its key's policy again. Entries are checked
 /// against the stored text, so a changed policy is never answered from the cache.
-#[derive(Default)]
 pub(crate) struct PolicyCache {
     default: OnceLock<Arc<PolicyDocument>>,
-    custom: Mutex<HashMap<String, (String, Arc<PolicyDocument>)>>,
+    custom: DerivedCache<String, PolicyDocument>,
 }
 
-/// Beyond this many keys with their own policy the cache starts over (a memory bound, not a
-/// working-set estimate: parsing a policy costs microseconds).
+/// Keys with their own policy the cache holds at most (parsing a policy costs microseconds).
 const MAX_CACHED_POLICIES: usize = 4096;
+
+impl Default for PolicyCache {
+    fn default() -> Self {
+        Self { default: OnceLock::new(), custom: DerivedCache::new(MAX_CACHED_POLICIES) }
+    }
+}
 
 impl PolicyCache {
     fn policy(&self, key: &KeyRecord, scope: &RegionScope) -> KmsResult<Arc<PolicyDocument>> {
@@ -156,25 +160,16 @@ impl PolicyCache {
             let default = Arc::new(PolicyDocument::parse(&policy::default_policy(scope))?);
             return Ok(self.default.get_or_init(|| default).clone());
         };
-        let mut custom = self.custom.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((cached_text, document)) = custom.get(&key.key_id)
-            && cached_text == text
-        {
-            return Ok(document.clone());
-        }
         // Stored policies were validated before they were stored; one that no longer parses is
         // our fault, not the caller's.
-        let document = Arc::new(PolicyDocument::parse(text).map_err(|err| {
-            KmsError::internal(format!(
-                "the stored policy of key {} does not parse: {}",
-                key.key_id, err.message
-            ))
-        })?);
-        if custom.len() >= MAX_CACHED_POLICIES {
-            custom.clear();
-        }
-        custom.insert(key.key_id.clone(), (text.clone(), document.clone()));
-        Ok(document)
+        self.custom.get_or_derive(key.key_id.clone(), text.as_bytes(), || {
+            PolicyDocument::parse(text).map_err(|err| {
+                KmsError::internal(format!(
+                    "the stored policy of key {} does not parse: {}",
+                    key.key_id, err.message
+                ))
+            })
+        })
     }
 }
 

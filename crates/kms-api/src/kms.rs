@@ -45,6 +45,8 @@ pub struct Kms {
     pub(crate) throttle: Option<Arc<crate::throttle::Throttle>>,
     /// Parsed key policies (`authz.rs`).
     pub(crate) policies: Arc<crate::authz::PolicyCache>,
+    /// Unsealed material of recently used key versions (`unsealed.rs`).
+    pub(crate) materials: Arc<crate::unsealed::MaterialCache>,
     /// Principals registered as integrated services ([`Kms::with_services`]).
     pub(crate) services: Arc<std::collections::BTreeSet<String>>,
     /// The other regions of the deployment ([`Kms::with_peer_regions`]).
@@ -82,6 +84,7 @@ impl Kms {
             audit: None,
             throttle: None,
             policies: Arc::default(),
+            materials: Arc::new(crate::unsealed::MaterialCache::new(crate::unsealed::MAX_CACHED_MATERIALS)),
             services: Arc::default(),
             peers: Arc::default(),
             deliveries: Arc::default(),

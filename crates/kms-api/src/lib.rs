@@ -12,6 +12,7 @@ mod authz;
 pub mod aws;
 mod caller;
 mod convert;
+mod derived_cache;
 mod engine;
 pub mod grpc;
 mod kms;
@@ -26,6 +27,7 @@ mod reseal;
 mod service_keys;
 /// Per-principal request rate limits (ThrottlingException).
 pub mod throttle;
+mod unsealed;
 mod usage;
 
 pub use caller::Caller;

@@ -18,6 +18,7 @@ impl Kms {
     /// The state is read once; a command is proposed only when something is due, so an idle
     /// region does not grow its Raft log every tick.
     pub async fn run_maintenance(&self) -> (usize, usize) {
+        self.materials.evict_idle(crate::unsealed::MATERIAL_IDLE);
         if !self.region.is_leader() {
             if let Some(metrics) = crate::metrics::installed() {
                 metrics.observe_reseal(None);

@@ -113,11 +113,10 @@ impl Kms {
         let algorithm = signing_algorithm(&key, req.signing_algorithm)?;
         let message_type = signing_input(algorithm, req.message_type, &req.message)?;
         dry_run_gate(req.dry_run)?;
-        let private = self.unseal(&key, key.current_material()?)?;
-        let spec = engine::asymmetric_spec(key.key_spec)?;
+        let private = self.private_key(&key, key.current_material()?)?;
         let crypto_algorithm = engine::signing_algorithm(algorithm)?;
-        let signature = asym::sign(spec, private.expose(), crypto_algorithm, message_type, &req.message)
-            .map_err(crypto_error)?;
+        let signature =
+            private.private()?.sign(crypto_algorithm, message_type, &req.message).map_err(crypto_error)?;
         self.record_use(&key, "Sign");
         Ok(pb::SignResponse {
             key_id: self.key_arn(&key.key_id),
@@ -184,10 +183,8 @@ impl Kms {
             );
         let key = self.asymmetric_key(&req.key_id, KeyUsage::KeyAgreement, &authz).await?;
         dry_run_gate(req.dry_run)?;
-        let private = self.unseal(&key, key.current_material()?)?;
-        let spec = engine::asymmetric_spec(key.key_spec)?;
-        let secret =
-            asym::derive_shared_secret(spec, private.expose(), &req.public_key).map_err(crypto_error)?;
+        let private = self.private_key(&key, key.current_material()?)?;
+        let secret = private.private()?.derive_shared_secret(&req.public_key).map_err(crypto_error)?;
         self.record_use(&key, "DeriveSharedSecret");
         Ok(pb::DeriveSharedSecretResponse {
             key_id: self.key_arn(&key.key_id),

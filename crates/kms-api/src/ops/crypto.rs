@@ -9,6 +9,7 @@ use crate::caller::Caller;
 use crate::convert::{enum_in, enum_out};
 use crate::engine;
 use crate::kms::{Kms, crypto_error};
+use crate::unsealed::Unsealed;
 use kms_core::key::KeyRecord;
 use kms_core::policy::{Action, keys};
 use kms_core::spec::{DataKeySpec, EncryptionAlgorithm, KeyAlgorithms, KeyFamily, KeyUsage, MacAlgorithm};
@@ -17,6 +18,7 @@ use kms_crypto::asymmetric as asym;
 use kms_crypto::{BlobHeader, EncryptionContext, SecretBytes};
 use kms_proto::v1 as pb;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub(crate) const MAX_PLAINTEXT: usize = 4096;
 pub(crate) const MAX_CIPHERTEXT: usize = 6144;
@@ -187,11 +189,10 @@ impl Kms {
     ) -> KmsResult<(KeyRecord, SecretBytes, String, EncryptionAlgorithm)> {
         check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
         let algorithm = asymmetric_algorithm(&key, algorithm, context)?;
-        let spec = engine::asymmetric_spec(key.key_spec)?;
         let material = key.current_material()?;
-        let private = self.unseal(&key, material)?;
+        let private = self.private_key(&key, material)?;
         let rsa = engine::rsa_encryption_algorithm(algorithm)?;
-        let plaintext = asym::rsa_decrypt(spec, private.expose(), rsa, blob).map_err(crypto_error)?;
+        let plaintext = private.private()?.rsa_decrypt(rsa, blob).map_err(crypto_error)?;
         let material_id = material.material_id.clone();
         Ok((key, plaintext, material_id, algorithm))
     }
@@ -221,10 +222,10 @@ impl Kms {
         plaintext: &[u8],
     ) -> KmsResult<(Vec<u8>, String)> {
         let material = key.current_material()?;
-        let secret = self.unseal(key, material)?;
+        let secret = self.secret_material(key, material)?;
         let header = BlobHeader { key_id: key.key_id.clone(), material_version: material.version };
-        let blob =
-            kms_crypto::encrypt_blob(aes_key(&secret)?, &header, context, plaintext).map_err(crypto_error)?;
+        let blob = kms_crypto::encrypt_blob(aes_key(secret.secret()?)?, &header, context, plaintext)
+            .map_err(crypto_error)?;
         Ok((blob, material.material_id.clone()))
     }
 
@@ -268,8 +269,8 @@ impl Kms {
         // same version (see `KeyRecord::divergent_materials`).
         let mut opened = None;
         for material in key.decryption_materials(header.material_version) {
-            let secret = self.unseal(&key, material)?;
-            match kms_crypto::decrypt_blob(aes_key(&secret)?, blob, context) {
+            let secret = self.secret_material(&key, material)?;
+            match kms_crypto::decrypt_blob(aes_key(secret.secret()?)?, blob, context) {
                 Ok(plaintext) => {
                     opened = Some((plaintext, material.material_id.clone()));
                     break;
@@ -475,7 +476,7 @@ impl Kms {
         algorithm_raw: i32,
         message: &[u8],
         authz: Authz<'a>,
-    ) -> KmsResult<(KeyRecord, MacAlgorithm, SecretBytes)> {
+    ) -> KmsResult<(KeyRecord, MacAlgorithm, Arc<Unsealed>)> {
         check_blob_len("message", message, MAX_PLAINTEXT)?;
         let algorithm = enum_in::<pb::MacAlgorithmSpec, MacAlgorithm>("MacAlgorithm", algorithm_raw)?
             .ok_or_else(|| KmsError::validation("MacAlgorithm is required"))?;
@@ -489,7 +490,7 @@ impl Kms {
                 key.key_id, key.key_spec
             )));
         }
-        let secret = self.unseal(&key, key.current_material()?)?;
+        let secret = self.secret_material(&key, key.current_material()?)?;
         Ok((key, algorithm, secret))
     }
 
@@ -503,7 +504,11 @@ impl Kms {
         let (key, algorithm, secret) =
             self.mac_key(&req.key_id, req.mac_algorithm, &req.message, authz).await?;
         dry_run_gate(req.dry_run)?;
-        let mac = kms_crypto::generate_mac(engine::mac_algorithm(algorithm), secret.expose(), &req.message);
+        let mac = kms_crypto::generate_mac(
+            engine::mac_algorithm(algorithm),
+            secret.secret()?.expose(),
+            &req.message,
+        );
         self.record_use(&key, "GenerateMac");
         Ok(pb::GenerateMacResponse {
             mac,
@@ -523,6 +528,7 @@ impl Kms {
         let (key, algorithm, secret) =
             self.mac_key(&req.key_id, req.mac_algorithm, &req.message, authz).await?;
         dry_run_gate(req.dry_run)?;
+        let secret = secret.secret()?;
         if !kms_crypto::verify_mac(engine::mac_algorithm(algorithm), secret.expose(), &req.message, &req.mac)
         {
             return Err(KmsError::invalid_mac("the MAC does not match the message and key"));

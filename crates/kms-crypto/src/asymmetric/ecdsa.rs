@@ -23,13 +23,13 @@ macro_rules! ecdsa_curve {
 
             use super::*;
 
-            pub(crate) fn sign(
-                spec: AsymmetricKeySpec,
-                pkcs8: &[u8],
-                digest: &[u8],
-            ) -> Result<Vec<u8>, CryptoError> {
-                let secret = ec::load_private::<$curve>(spec, pkcs8)?;
-                let key = SigningKey::from(&secret);
+            pub(crate) use $krate::ecdsa::SigningKey as Key;
+
+            pub(crate) fn load(spec: AsymmetricKeySpec, pkcs8: &[u8]) -> Result<SigningKey, CryptoError> {
+                Ok(SigningKey::from(&ec::load_private::<$curve>(spec, pkcs8)?))
+            }
+
+            pub(crate) fn sign(key: &SigningKey, digest: &[u8]) -> Result<Vec<u8>, CryptoError> {
                 let signature: DerSignature = key
                     .sign_prehash_with_rng(&mut getrandom::SysRng, digest)
                     .map_err(|_| CryptoError::Internal("ECDSA signing failed".into()))?;
@@ -59,14 +59,34 @@ ecdsa_curve!(p384_ops, p384::NistP384, p384);
 ecdsa_curve!(p521_ops, p521::NistP521, p521);
 ecdsa_curve!(k256_ops, k256::Secp256k1, k256);
 
-/// Signs `digest` with the stored key of an ECDSA spec.
-pub(crate) fn sign(spec: AsymmetricKeySpec, pkcs8: &[u8], digest: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    match spec {
-        AsymmetricKeySpec::EccNistP256 => p256_ops::sign(spec, pkcs8, digest),
-        AsymmetricKeySpec::EccNistP384 => p384_ops::sign(spec, pkcs8, digest),
-        AsymmetricKeySpec::EccNistP521 => p521_ops::sign(spec, pkcs8, digest),
-        AsymmetricKeySpec::EccSecgP256k1 => k256_ops::sign(spec, pkcs8, digest),
-        _ => Err(not_ecdsa(spec)),
+/// A parsed ECDSA private key on one of the four curves.
+pub(crate) enum EcdsaKey {
+    P256(p256_ops::Key),
+    P384(p384_ops::Key),
+    P521(p521_ops::Key),
+    K256(k256_ops::Key),
+}
+
+impl EcdsaKey {
+    /// Parses the stored key of an ECDSA spec.
+    pub(crate) fn load(spec: AsymmetricKeySpec, pkcs8: &[u8]) -> Result<Self, CryptoError> {
+        Ok(match spec {
+            AsymmetricKeySpec::EccNistP256 => Self::P256(p256_ops::load(spec, pkcs8)?),
+            AsymmetricKeySpec::EccNistP384 => Self::P384(p384_ops::load(spec, pkcs8)?),
+            AsymmetricKeySpec::EccNistP521 => Self::P521(p521_ops::load(spec, pkcs8)?),
+            AsymmetricKeySpec::EccSecgP256k1 => Self::K256(k256_ops::load(spec, pkcs8)?),
+            _ => return Err(not_ecdsa(spec)),
+        })
+    }
+
+    /// Signs `digest`.
+    pub(crate) fn sign(&self, digest: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match self {
+            Self::P256(key) => p256_ops::sign(key, digest),
+            Self::P384(key) => p384_ops::sign(key, digest),
+            Self::P521(key) => p521_ops::sign(key, digest),
+            Self::K256(key) => k256_ops::sign(key, digest),
+        }
     }
 }
 

@@ -56,11 +56,10 @@ pub(crate) fn public_key_der(pkcs8: &[u8]) -> Result<Vec<u8>, CryptoError> {
 /// Signs `message` (the raw message for PureEdDSA, the caller's SHA-512 digest for Ed25519ph;
 /// lengths and message types are checked by the caller).
 pub(crate) fn sign(
-    pkcs8: &[u8],
+    key: &SigningKey,
     algorithm: SigningAlgorithm,
     message: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    let key = load_private(pkcs8)?;
     let signature = match algorithm {
         SigningAlgorithm::Ed25519Sha512 => key.sign(message),
         SigningAlgorithm::Ed25519PhSha512 => key
@@ -93,7 +92,7 @@ pub(crate) fn verify(
     Ok(checked.is_ok())
 }
 
-fn load_private(pkcs8: &[u8]) -> Result<SigningKey, CryptoError> {
+pub(crate) fn load_private(pkcs8: &[u8]) -> Result<SigningKey, CryptoError> {
     SigningKey::from_pkcs8_der(pkcs8).map_err(|_| stored_key_error(SPEC))
 }
 

@@ -29,8 +29,11 @@ mod ecdh;
 mod ecdsa;
 mod eddsa;
 mod mldsa;
+mod private_key;
 mod rsa;
 mod spec;
+
+pub use private_key::PrivateKey;
 
 pub use spec::{
     AsymmetricKeySpec, EXTERNAL_MU_LEN, EncryptionAlgorithm, HashAlg, MAX_RAW_MESSAGE_LEN, MessageType,
@@ -82,19 +85,7 @@ pub fn sign(
     message: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
     check_signing_combination(spec, algorithm, message_type)?;
-    match algorithm_family(algorithm) {
-        Family::Rsa(hash) => {
-            rsa::sign(spec, private_pkcs8, algorithm, &message_digest(hash, message_type, message)?)
-        }
-        Family::Ecdsa(hash) => {
-            ecdsa::sign(spec, private_pkcs8, &message_digest(hash, message_type, message)?)
-        }
-        Family::Ed25519 => {
-            check_ed25519_message(algorithm, message)?;
-            eddsa::sign(private_pkcs8, algorithm, message)
-        }
-        Family::MlDsa => mldsa::sign(spec, private_pkcs8, message_type, message),
-    }
+    parse(spec, private_pkcs8)?.sign(algorithm, message_type, message)
 }
 
 /// Verifies `signature` over `message` with a DER SubjectPublicKeyInfo key of `spec`.
@@ -147,7 +138,12 @@ pub fn rsa_decrypt(
     algorithm: EncryptionAlgorithm,
     ciphertext: &[u8],
 ) -> Result<SecretBytes, CryptoError> {
-    rsa::decrypt(spec, private_pkcs8, algorithm, ciphertext)
+    parse(spec, private_pkcs8)?.rsa_decrypt(algorithm, ciphertext)
+}
+
+/// Parses a borrowed stored key for one operation.
+fn parse(spec: AsymmetricKeySpec, private_pkcs8: &[u8]) -> Result<PrivateKey, CryptoError> {
+    PrivateKey::from_pkcs8(spec, SecretBytes::new(private_pkcs8.to_vec()))
 }
 
 /// The largest plaintext RSA-OAEP encrypts under `spec` (key bytes − 2·hash bytes − 2: RSA_2048

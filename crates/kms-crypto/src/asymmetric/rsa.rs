@@ -39,13 +39,11 @@ pub(crate) fn public_key_der(spec: AsymmetricKeySpec, pkcs8: &[u8]) -> Result<Ve
 
 /// Signs `digest` (already checked to be the algorithm's hash length).
 pub(crate) fn sign(
-    spec: AsymmetricKeySpec,
-    pkcs8: &[u8],
+    key: &PrivateKey,
     algorithm: SigningAlgorithm,
     digest: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
     use SigningAlgorithm::*;
-    let key = load_private(spec, pkcs8)?;
     // The PSS helpers use a salt as long as the hash and MGF1 with the same hash: exactly the
     // AWS parameters. PKCS#1 v1.5 embeds the hash OID in the DigestInfo.
     let signed = match algorithm {
@@ -116,12 +114,10 @@ pub(crate) fn encrypt(
 /// difference tells the two failures apart (Manger's attack needs exactly that distinction).
 /// The price is a second private-key operation per RSA Decrypt.
 pub(crate) fn decrypt(
-    spec: AsymmetricKeySpec,
-    pkcs8: &[u8],
+    key: &PrivateKey,
     algorithm: EncryptionAlgorithm,
     ciphertext: &[u8],
 ) -> Result<SecretBytes, CryptoError> {
-    let key = load_private(spec, pkcs8)?;
     if ciphertext.len() != key.size() {
         return Err(CryptoError::InvalidCiphertext);
     }
@@ -129,7 +125,7 @@ pub(crate) fn decrypt(
         EncryptionAlgorithm::RsaesOaepSha1 => key.oaep_decrypt::<Sha1>(ciphertext),
         EncryptionAlgorithm::RsaesOaepSha256 => key.oaep_decrypt::<Sha256>(ciphertext),
     };
-    let first_octet_ok = first_octet_is_zero(&key, ciphertext);
+    let first_octet_ok = first_octet_is_zero(key, ciphertext);
     // The Vec comes back at its final size; wrapping it moves it without a copy, and a
     // plaintext refused below is wiped on drop.
     match opened.map(SecretBytes::new) {
@@ -170,7 +166,7 @@ fn spec_bits(spec: AsymmetricKeySpec) -> Result<usize, CryptoError> {
 
 /// Parses a stored PKCS#8 RSA key and checks its modulus has the spec's size, so a key
 /// swapped for a smaller one in the store is refused rather than used.
-fn load_private(spec: AsymmetricKeySpec, pkcs8: &[u8]) -> Result<PrivateKey, CryptoError> {
+pub(crate) fn load_private(spec: AsymmetricKeySpec, pkcs8: &[u8]) -> Result<PrivateKey, CryptoError> {
     let bits = spec_bits(spec)?;
     let key = PrivateKey::from_pkcs8_der(pkcs8).map_err(|_| stored_key_error(spec))?;
     if modulus_bits(key.as_public_key()) != bits {

@@ -55,7 +55,8 @@ fn rfc8032_ed25519ph_treats_the_input_as_the_message() {
             .replace(' ', "")
             .as_str(),
     );
-    let signed = super::super::eddsa::sign(&pkcs8, SigningAlgorithm::Ed25519PhSha512, b"abc").unwrap();
+    let key = super::super::eddsa::load_private(&pkcs8).unwrap();
+    let signed = super::super::eddsa::sign(&key, SigningAlgorithm::Ed25519PhSha512, b"abc").unwrap();
     assert_eq!(signed, expected);
     let spki = public_key_der(AsymmetricKeySpec::EccNistEdwards25519, &pkcs8).unwrap();
     assert!(

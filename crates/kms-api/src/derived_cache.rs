@@ -1,0 +1,114 @@
+//! A bounded cache of values derived from stored bytes (a parsed key policy, unsealed key
+//! material), each valid only while the bytes it came from are still the stored ones.
+//!
+//! Callers look an entry up with the bytes they just read from the state machine: an entry made
+//! from other bytes (a new policy, material re-sealed under a new root key, a re-import) is
+//! replaced, never used, so the cache needs no invalidation hooks into the write path.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub(crate) struct DerivedCache<K, V> {
+    entries: Mutex<HashMap<K, Entry<V>>>,
+    /// Beyond this many entries the cache starts over: a memory bound, not a working-set estimate.
+    capacity: usize,
+}
+
+struct Entry<V> {
+    source: Vec<u8>,
+    value: Arc<V>,
+    last_used: Instant,
+}
+
+impl<K: Hash + Eq, V> DerivedCache<K, V> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self { entries: Mutex::new(HashMap::new()), capacity }
+    }
+
+    /// The value derived from `source` for `key`: the cached one if it was derived from these
+    /// very bytes, else `derive()`'s, which is then cached. `derive` runs without the lock held,
+    /// so two callers missing at once may both derive; the second insert wins.
+    pub(crate) fn get_or_derive<E>(
+        &self,
+        key: K,
+        source: &[u8],
+        derive: impl FnOnce() -> Result<V, E>,
+    ) -> Result<Arc<V>, E> {
+        let now = Instant::now();
+        if let Some(entry) = self.lock().get_mut(&key)
+            && entry.source == source
+        {
+            entry.last_used = now;
+            return Ok(entry.value.clone());
+        }
+        let value = Arc::new(derive()?);
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity {
+            entries.clear();
+        }
+        entries.insert(key, Entry { source: source.to_vec(), value: value.clone(), last_used: now });
+        Ok(value)
+    }
+
+    /// Drops the entries unused for `idle` or longer.
+    pub(crate) fn evict_idle(&self, idle: Duration) {
+        let now = Instant::now();
+        self.lock().retain(|_, entry| now.duration_since(entry.last_used) < idle);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V>>> {
+        // A panic while holding the lock cannot leave an entry half-written (each is one insert
+        // or one field store), so a poisoned map is still sound.
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn derive(calls: &mut u32, value: &'static str) -> Result<&'static str, ()> {
+        *calls += 1;
+        Ok(value)
+    }
+
+    #[test]
+    fn an_entry_serves_only_the_bytes_it_came_from() {
+        let cache = DerivedCache::new(8);
+        let mut calls = 0;
+        assert_eq!(*cache.get_or_derive("k", b"one", || derive(&mut calls, "1")).unwrap(), "1");
+        assert_eq!(*cache.get_or_derive("k", b"one", || derive(&mut calls, "x")).unwrap(), "1");
+        assert_eq!(calls, 1);
+        assert_eq!(*cache.get_or_derive("k", b"two", || derive(&mut calls, "2")).unwrap(), "2");
+        assert_eq!(*cache.get_or_derive("k", b"two", || derive(&mut calls, "x")).unwrap(), "2");
+        assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn failures_are_not_cached_and_capacity_bounds_the_map() {
+        let cache = DerivedCache::new(2);
+        assert!(cache.get_or_derive("k", b"s", || Err::<&str, _>("bad")).is_err());
+        assert_eq!(cache.len(), 0);
+        for key in ["a", "b", "c"] {
+            cache.get_or_derive(key, b"s", || Ok::<_, ()>(key)).unwrap();
+        }
+        assert!(cache.len() <= 2);
+    }
+
+    #[test]
+    fn idle_entries_are_evicted() {
+        let cache = DerivedCache::new(8);
+        cache.get_or_derive("k", b"s", || Ok::<_, ()>(1)).unwrap();
+        cache.evict_idle(Duration::from_secs(60));
+        assert_eq!(cache.len(), 1);
+        cache.evict_idle(Duration::ZERO);
+        assert_eq!(cache.len(), 0);
+    }
+}

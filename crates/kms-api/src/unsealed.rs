@@ -1,0 +1,91 @@
+//! Unsealed key material for the crypto path: a hot key costs no root-key decryption and no
+//! private-key parsing per request.
+//!
+//! - Entries are found by key id and material version and used only while the sealed value
+//!   they came from is still the stored one. Re-sealing, a re-import or a replicated update
+//!   store new sealed bytes (every seal draws a fresh nonce), so a stale entry is never used.
+//! - The cache is consulted only after the key record was read and the request authorised
+//!   against it, so disabling a key, deleting it or revoking a grant takes effect at once.
+//! - Entries unused for [`MATERIAL_IDLE`] are dropped by every node's maintenance tick, so the
+//!   material of a key that was deleted (or is just cold) does not stay in memory; dropping an
+//!   entry wipes it ([`SecretBytes`] and the parsed key types zeroize themselves).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kms_core::key::{KeyRecord, MaterialVersion};
+use kms_core::{KmsError, KmsResult};
+use kms_crypto::{PrivateKey, SecretBytes};
+
+use crate::derived_cache::DerivedCache;
+use crate::engine;
+use crate::kms::{Kms, crypto_error};
+
+/// The material of one key version, ready to use.
+pub(crate) enum Unsealed {
+    /// Symmetric (AES-256) or HMAC key bytes.
+    Secret(SecretBytes),
+    Private(PrivateKey),
+}
+
+pub(crate) type MaterialCache = DerivedCache<(String, u32), Unsealed>;
+
+/// Key versions held at most; beyond it the cache starts over. An entry is at most a few KiB
+/// (RSA-4096 with its CRT values), so this bounds the cache to tens of MiB.
+pub(crate) const MAX_CACHED_MATERIALS: usize = 16_384;
+
+/// How long an unused entry stays.
+pub(crate) const MATERIAL_IDLE: Duration = Duration::from_secs(300);
+
+impl Unsealed {
+    pub(crate) fn secret(&self) -> KmsResult<&SecretBytes> {
+        match self {
+            Self::Secret(secret) => Ok(secret),
+            Self::Private(_) => {
+                Err(KmsError::internal("expected symmetric key material, found a private key"))
+            }
+        }
+    }
+
+    pub(crate) fn private(&self) -> KmsResult<&PrivateKey> {
+        match self {
+            Self::Private(key) => Ok(key),
+            Self::Secret(_) => {
+                Err(KmsError::internal("expected a private key, found symmetric key material"))
+            }
+        }
+    }
+}
+
+impl Kms {
+    /// The symmetric or HMAC material of one version of `key`.
+    pub(crate) fn secret_material(
+        &self,
+        key: &KeyRecord,
+        material: &MaterialVersion,
+    ) -> KmsResult<Arc<Unsealed>> {
+        self.cached_material(key, material, || Ok(Unsealed::Secret(self.unseal(key, material)?)))
+    }
+
+    /// The parsed private key of one version of an asymmetric `key`.
+    pub(crate) fn private_key(
+        &self,
+        key: &KeyRecord,
+        material: &MaterialVersion,
+    ) -> KmsResult<Arc<Unsealed>> {
+        self.cached_material(key, material, || {
+            let spec = engine::asymmetric_spec(key.key_spec)?;
+            let pkcs8 = self.unseal(key, material)?;
+            Ok(Unsealed::Private(PrivateKey::from_pkcs8(spec, pkcs8).map_err(crypto_error)?))
+        })
+    }
+
+    fn cached_material(
+        &self,
+        key: &KeyRecord,
+        material: &MaterialVersion,
+        unseal: impl FnOnce() -> KmsResult<Unsealed>,
+    ) -> KmsResult<Arc<Unsealed>> {
+        self.materials.get_or_derive((key.key_id.clone(), material.version), &material.sealed, unseal)
+    }
+}
