@@ -267,15 +267,16 @@ impl<A: Append> Writer<A> {
     /// Writes batches until every sender is gone.
     fn run(mut self, mut receiver: mpsc::Receiver<Message>) {
         let mut messages = Vec::with_capacity(MAX_BATCH);
+        // Reused between batches, so a busy writer stops allocating once it has grown.
+        let mut batch = Vec::new();
         while receiver.blocking_recv_many(&mut messages, MAX_BATCH) > 0 {
-            let mut batch = Vec::new();
+            batch.clear();
             let mut records = 0u64;
             let mut flushes = Vec::new();
             for message in messages.drain(..) {
                 match message {
                     Message::Record(event) => {
-                        batch.extend(self.chain.seal(event).to_line());
-                        batch.push(b'\n');
+                        self.chain.seal_into(&event, &mut batch);
                         records += 1;
                     }
                     Message::Flush(answer) => flushes.push(answer),

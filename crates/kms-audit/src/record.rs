@@ -87,11 +87,19 @@ impl AuditRecord {
 
 /// [`AuditRecord`] without its hash, borrowed, serialized in the same member order.
 #[derive(Serialize)]
-struct BodyView<'a> {
-    seq: u64,
-    prev_hash: &'a str,
+pub(crate) struct BodyView<'a> {
+    pub(crate) seq: u64,
+    pub(crate) prev_hash: &'a str,
     #[serde(flatten)]
-    event: &'a AuditEvent,
+    pub(crate) event: &'a AuditEvent,
+}
+
+impl BodyView<'_> {
+    /// Appends the body's JSON to `out`.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        // Serializing plain strings, integers and string maps into memory cannot fail.
+        let _ = serde_json::to_writer(out, self);
+    }
 }
 
 fn to_json(value: &impl Serialize) -> Vec<u8> {
