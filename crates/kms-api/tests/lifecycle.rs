@@ -128,3 +128,59 @@ async fn key_last_usage_is_replicated_by_the_maintenance_tick() {
     assert_eq!(last.timestamp.unwrap().seconds as u64 * 1000, clock.now());
     kms.region().shutdown().await.unwrap();
 }
+
+/// Material is cached between calls, but a key's state is read per call: a disabled key
+/// refuses to encrypt or sign at once, and serves again once enabled.
+#[tokio::test]
+async fn a_disabled_key_refuses_at_once_although_its_material_is_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let kms = single_node(dir.path(), ManualClock::starting_at(1_700_000_000_000)).await;
+    let caller = Caller::anonymous();
+    let create = |spec: pb::KeySpec, usage: pb::KeyUsage| pb::CreateKeyRequest {
+        key_spec: spec.into(),
+        key_usage: usage.into(),
+        ..Default::default()
+    };
+    let aes = kms.create_key(&caller, create(pb::KeySpec::SymmetricDefault, pb::KeyUsage::EncryptDecrypt));
+    let aes = aes.await.unwrap().key_metadata.unwrap().key_id;
+    let ec = kms.create_key(&caller, create(pb::KeySpec::EccNistP256, pb::KeyUsage::SignVerify));
+    let ec = ec.await.unwrap().key_metadata.unwrap().key_id;
+
+    let encrypt =
+        || pb::EncryptRequest { key_id: aes.clone(), plaintext: b"hi".to_vec(), ..Default::default() };
+    let sign = || pb::SignRequest {
+        key_id: ec.clone(),
+        message: b"message".to_vec(),
+        message_type: pb::MessageType::Raw.into(),
+        signing_algorithm: pb::SigningAlgorithmSpec::EcdsaSha256.into(),
+        ..Default::default()
+    };
+    let verify = |signature: Vec<u8>| pb::VerifyRequest {
+        key_id: ec.clone(),
+        message: b"message".to_vec(),
+        message_type: pb::MessageType::Raw.into(),
+        signing_algorithm: pb::SigningAlgorithmSpec::EcdsaSha256.into(),
+        signature,
+        ..Default::default()
+    };
+    // Twice each: the second call is served from the cache.
+    for _ in 0..2 {
+        kms.encrypt(&caller, encrypt()).await.unwrap();
+        let signature = kms.sign(&caller, sign()).await.unwrap().signature;
+        assert!(kms.verify(&caller, verify(signature)).await.unwrap().signature_valid);
+    }
+
+    for key_id in [&aes, &ec] {
+        kms.disable_key(&caller, pb::DisableKeyRequest { key_id: key_id.clone() }).await.unwrap();
+    }
+    assert_eq!(kms.encrypt(&caller, encrypt()).await.unwrap_err().kind, ErrorKind::DisabledException);
+    assert_eq!(kms.sign(&caller, sign()).await.unwrap_err().kind, ErrorKind::DisabledException);
+
+    for key_id in [&aes, &ec] {
+        kms.enable_key(&caller, pb::EnableKeyRequest { key_id: key_id.clone() }).await.unwrap();
+    }
+    kms.encrypt(&caller, encrypt()).await.unwrap();
+    let signature = kms.sign(&caller, sign()).await.unwrap().signature;
+    assert!(kms.verify(&caller, verify(signature)).await.unwrap().signature_valid);
+    kms.region().shutdown().await.unwrap();
+}
