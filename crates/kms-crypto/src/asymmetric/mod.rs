@@ -84,7 +84,6 @@ pub fn sign(
     message_type: MessageType,
     message: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    check_signing_combination(spec, algorithm, message_type)?;
     parse(spec, private_pkcs8)?.sign(algorithm, message_type, message)
 }
 
