@@ -94,9 +94,11 @@ impl Chain {
         self.head = Some(ChainHead { seq, hash });
     }
 
-    fn next(&self) -> (u64, String) {
-        match &self.head {
-            Some(head) => (head.seq + 1, head.hash.clone()),
+    /// The next record's `seq` and `prev_hash`, moved out of the head (both callers set the new
+    /// head right after, and nothing between can fail).
+    fn next(&mut self) -> (u64, String) {
+        match self.head.take() {
+            Some(head) => (head.seq + 1, head.hash),
             None => (0, GENESIS_HASH.to_string()),
         }
     }
