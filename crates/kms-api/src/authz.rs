@@ -162,7 +162,7 @@ impl PolicyCache {
         };
         // Stored policies were validated before they were stored; one that no longer parses is
         // our fault, not the caller's.
-        self.custom.get_or_derive(key.key_id.clone(), text.as_bytes(), || {
+        self.custom.get_or_derive(key.key_id.as_str(), text.as_bytes(), || {
             PolicyDocument::parse(text).map_err(|err| {
                 KmsError::internal(format!(
                     "the stored policy of key {} does not parse: {}",

@@ -5,6 +5,7 @@
 //! from other bytes (a new policy, material re-sealed under a new root key, a re-import) is
 //! replaced, never used, so the cache needs no invalidation hooks into the write path.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
@@ -30,14 +31,19 @@ impl<K: Hash + Eq, V> DerivedCache<K, V> {
     /// The value derived from `source` for `key`: the cached one if it was derived from these
     /// very bytes, else `derive()`'s, which is then cached. `derive` runs without the lock held,
     /// so two callers missing at once may both derive; the second insert wins.
-    pub(crate) fn get_or_derive<E>(
+    /// A hit costs no allocation: `key` is borrowed and only owned on insert.
+    pub(crate) fn get_or_derive<Q, E>(
         &self,
-        key: K,
+        key: &Q,
         source: &[u8],
         derive: impl FnOnce() -> Result<V, E>,
-    ) -> Result<Arc<V>, E> {
+    ) -> Result<Arc<V>, E>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let now = Instant::now();
-        if let Some(entry) = self.lock().get_mut(&key)
+        if let Some(entry) = self.lock().get_mut(key)
             && entry.source == source
         {
             entry.last_used = now;
@@ -48,7 +54,8 @@ impl<K: Hash + Eq, V> DerivedCache<K, V> {
         if entries.len() >= self.capacity {
             entries.clear();
         }
-        entries.insert(key, Entry { source: source.to_vec(), value: value.clone(), last_used: now });
+        entries
+            .insert(key.to_owned(), Entry { source: source.to_vec(), value: value.clone(), last_used: now });
         Ok(value)
     }
 
@@ -81,7 +88,7 @@ mod tests {
 
     #[test]
     fn an_entry_serves_only_the_bytes_it_came_from() {
-        let cache = DerivedCache::new(8);
+        let cache = DerivedCache::<String, &str>::new(8);
         let mut calls = 0;
         assert_eq!(*cache.get_or_derive("k", b"one", || derive(&mut calls, "1")).unwrap(), "1");
         assert_eq!(*cache.get_or_derive("k", b"one", || derive(&mut calls, "x")).unwrap(), "1");

@@ -86,6 +86,6 @@ impl Kms {
         material: &MaterialVersion,
         unseal: impl FnOnce() -> KmsResult<Unsealed>,
     ) -> KmsResult<Arc<Unsealed>> {
-        self.materials.get_or_derive((key.key_id.clone(), material.version), &material.sealed, unseal)
+        self.materials.get_or_derive(&(key.key_id.clone(), material.version), &material.sealed, unseal)
     }
 }
