@@ -21,14 +21,60 @@ use crate::network::pb;
 use crate::region::{Region, wait_error};
 use crate::types::Command;
 
-/// What the leader said about a request this node handed to it.
-enum LeaderAnswer<T> {
-    Done(T),
+/// Why the node this node handed a request to did not take it.
+enum Refusal {
     /// The node asked is not the leader (any more); try again after the leader changes.
     NotLeader(Option<u64>),
     /// The node asked could not be dialled, so it never saw the request; try again once the
     /// region has another leader.
     Unreachable,
+}
+
+/// The one leader change a request may ride out, shared by proposals and read barriers.
+struct LeaderChanges {
+    left: u32,
+    /// The leader that refused or could not be reached: not asked again.
+    stale: Option<u64>,
+}
+
+impl LeaderChanges {
+    fn new() -> Self {
+        Self { left: 1, stale: None }
+    }
+
+    /// The leader to hand the request to: the one Raft names (`named`) unless it is the stale
+    /// one, else the next one the region elects.
+    async fn leader(
+        &self,
+        region: &Region,
+        named: Option<u64>,
+        deadline: Instant,
+        doing: &'static str,
+    ) -> Result<u64, ReplicationError> {
+        match named.filter(|l| Some(*l) != self.stale) {
+            Some(leader) => Ok(leader),
+            None => region.wait_for_leader(self.stale, deadline, doing).await,
+        }
+    }
+
+    /// After `leader`'s refusal: spends the leader change, or fails if it was spent.
+    fn refused(
+        &mut self,
+        region: &Region,
+        leader: u64,
+        refusal: Refusal,
+        doing: &'static str,
+    ) -> Result<(), ReplicationError> {
+        if self.left > 0 {
+            self.left -= 1;
+            self.stale = Some(leader);
+            return Ok(());
+        }
+        Err(match refusal {
+            Refusal::NotLeader(hint) => region.not_leader(hint, doing),
+            Refusal::Unreachable => region.unreachable(leader, doing),
+        })
+    }
 }
 
 const PROPOSING: &str = "proposing a command";
@@ -39,8 +85,7 @@ impl Region {
     /// is applied on this node (a follower forwards it to the leader, then waits to apply it).
     pub async fn propose(&self, command: Vec<u8>) -> Result<Vec<u8>, ReplicationError> {
         let deadline = Instant::now() + self.inner.config.request_timeout();
-        let mut leader_changes_left = 1;
-        let mut stale_leader = None;
+        let mut changes = LeaderChanges::new();
         loop {
             let written =
                 tokio::time::timeout_at(deadline, self.inner.raft.client_write(Command(command.clone())))
@@ -57,21 +102,13 @@ impl Region {
                     _ => return Err(ReplicationError::fatal(PROPOSING, e)),
                 },
             };
-            let leader = match fwd.filter(|l| Some(*l) != stale_leader) {
-                Some(leader) => leader,
-                None => self.wait_for_leader(stale_leader, deadline, PROPOSING).await?,
-            };
+            let leader = changes.leader(self, fwd, deadline, PROPOSING).await?;
             if leader == self.node_id() {
                 continue;
             }
             match self.forward(leader, &command, deadline).await? {
-                LeaderAnswer::Done(response) => return Ok(response),
-                LeaderAnswer::NotLeader(_) | LeaderAnswer::Unreachable if leader_changes_left > 0 => {
-                    leader_changes_left -= 1;
-                    stale_leader = Some(leader);
-                }
-                LeaderAnswer::NotLeader(hint) => return Err(self.not_leader(hint, PROPOSING)),
-                LeaderAnswer::Unreachable => return Err(self.unreachable(leader, PROPOSING)),
+                Ok(response) => return Ok(response),
+                Err(refusal) => changes.refused(self, leader, refusal, PROPOSING)?,
             }
         }
     }
@@ -81,8 +118,7 @@ impl Region {
     /// followed by a wait for the local state machine.
     pub async fn sync_reads(&self) -> Result<(), ReplicationError> {
         let deadline = Instant::now() + self.inner.config.request_timeout();
-        let mut leader_changes_left = 1;
-        let mut stale_leader = None;
+        let mut changes = LeaderChanges::new();
         loop {
             let local =
                 tokio::time::timeout_at(deadline, self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex))
@@ -95,21 +131,13 @@ impl Region {
                     None => return Err(self.unavailable(SYNCING, e)),
                 },
             };
-            let leader = match fwd.filter(|l| Some(*l) != stale_leader) {
-                Some(leader) => leader,
-                None => self.wait_for_leader(stale_leader, deadline, SYNCING).await?,
-            };
+            let leader = changes.leader(self, fwd, deadline, SYNCING).await?;
             if leader == self.node_id() {
                 continue;
             }
             match self.remote_read_index(leader, deadline).await? {
-                LeaderAnswer::Done(index) => return self.wait_applied(index, deadline, SYNCING).await,
-                LeaderAnswer::NotLeader(_) | LeaderAnswer::Unreachable if leader_changes_left > 0 => {
-                    leader_changes_left -= 1;
-                    stale_leader = Some(leader);
-                }
-                LeaderAnswer::NotLeader(hint) => return Err(self.not_leader(hint, SYNCING)),
-                LeaderAnswer::Unreachable => return Err(self.unreachable(leader, SYNCING)),
+                Ok(index) => return self.wait_applied(index, deadline, SYNCING).await,
+                Err(refusal) => changes.refused(self, leader, refusal, SYNCING)?,
             }
         }
     }
@@ -120,7 +148,7 @@ impl Region {
         leader: u64,
         command: &[u8],
         deadline: Instant,
-    ) -> Result<LeaderAnswer<Vec<u8>>, ReplicationError> {
+    ) -> Result<Result<Vec<u8>, Refusal>, ReplicationError> {
         let mut client = self.leader_client(leader, PROPOSING)?;
         let mut request = tonic::Request::new(pb::ForwardRequest { command: command.to_vec() });
         crate::trace_context::inject(request.metadata_mut());
@@ -128,14 +156,14 @@ impl Region {
         tracing::debug!(leader, len = command.len(), "forwarding proposal to the leader");
         let call = tokio::time::timeout_at(deadline, client.forward(request));
         let Some(reply) = self.rpc_result(leader, call.await, PROPOSING)? else {
-            return Ok(LeaderAnswer::Unreachable);
+            return Ok(Err(Refusal::Unreachable));
         };
         match reply.result {
             Some(pb::forward_reply::Result::Applied(applied)) => {
                 self.wait_applied(applied.log_index, deadline, PROPOSING).await?;
-                Ok(LeaderAnswer::Done(applied.response))
+                Ok(Ok(applied.response))
             }
-            Some(pb::forward_reply::Result::NotLeader(n)) => Ok(LeaderAnswer::NotLeader(n.leader_id)),
+            Some(pb::forward_reply::Result::NotLeader(n)) => Ok(Err(Refusal::NotLeader(n.leader_id))),
             None => Err(self.bad_reply(leader, PROPOSING)),
         }
     }
@@ -145,18 +173,18 @@ impl Region {
         &self,
         leader: u64,
         deadline: Instant,
-    ) -> Result<LeaderAnswer<u64>, ReplicationError> {
+    ) -> Result<Result<u64, Refusal>, ReplicationError> {
         let mut client = self.leader_client(leader, SYNCING)?;
         let mut request = tonic::Request::new(pb::ReadIndexRequest {});
         crate::trace_context::inject(request.metadata_mut());
         request.set_timeout(remaining(deadline));
         let call = tokio::time::timeout_at(deadline, client.read_index(request));
         let Some(reply) = self.rpc_result(leader, call.await, SYNCING)? else {
-            return Ok(LeaderAnswer::Unreachable);
+            return Ok(Err(Refusal::Unreachable));
         };
         match reply.result {
-            Some(pb::read_index_reply::Result::ReadIndex(index)) => Ok(LeaderAnswer::Done(index)),
-            Some(pb::read_index_reply::Result::NotLeader(n)) => Ok(LeaderAnswer::NotLeader(n.leader_id)),
+            Some(pb::read_index_reply::Result::ReadIndex(index)) => Ok(Ok(index)),
+            Some(pb::read_index_reply::Result::NotLeader(n)) => Ok(Err(Refusal::NotLeader(n.leader_id))),
             None => Err(self.bad_reply(leader, SYNCING)),
         }
     }
