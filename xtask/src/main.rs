@@ -58,10 +58,13 @@ fn dev(args: &[String]) -> Result<(), String> {
 }
 
 /// Builds the binaries first (the end-to-end tests start the real `kmsd` and `kmsctl`), then
-/// runs every test of the workspace.
+/// runs every test of the workspace, whose crypto runs on the AWS-LC backend (kmsd's default
+/// feature turns it on for the whole workspace build). The crypto engine's own tests then run
+/// again on its default, pure-Rust backend, so both backends pass the same vector suites.
 fn verify(args: &[String]) -> Result<(), String> {
     run(cargo().args(["build", "--workspace", "--bins"]))?;
-    run(cargo().args(["test", "--workspace"]).args(args))
+    run(cargo().args(["test", "--workspace"]).args(args))?;
+    run(cargo().args(["test", "--package", "kms-crypto"]).args(args))
 }
 
 /// A cargo subcommand that CI's checks use, and the registry package that ships it prebuilt.

@@ -1,17 +1,19 @@
 //! One benchmark per primitive the KMS serves: AES-256-GCM blobs, HMAC, and sign / verify /
 //! encrypt / decrypt / derive for every asymmetric key spec. Run with
-//! `cargo bench -p kms-crypto --bench primitives`; the figures and the `openssl speed` peer run
-//! on the same machine are in BENCHMARKS.md.
+//! `cargo bench -p kms-crypto --bench primitives` (RustCrypto backend) and again with
+//! `--features aws-lc`; the figures and the `openssl speed` peer run on the same machine are in
+//! BENCHMARKS.md. Private keys are parsed once, as the service's material cache holds them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kms_crypto::asymmetric::{
     self as asym, AsymmetricKeySpec, EncryptionAlgorithm, MessageType, SigningAlgorithm,
 };
-use kms_crypto::{BlobHeader, EncryptionContext, MacAlgorithm};
+use kms_crypto::{BlobHeader, EncryptionContext, MacAlgorithm, PrivateKey};
 use std::hint::black_box;
 
 fn symmetric(c: &mut Criterion) {
+    eprintln!("crypto backend: {}", kms_crypto::BACKEND);
     let key = [7u8; 32];
     let header = BlobHeader { key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(), material_version: 0 };
     let context: EncryptionContext = [("tenant".to_string(), "42".to_string())].into();
@@ -56,12 +58,11 @@ fn signing(c: &mut Criterion) {
     for (spec, algorithm) in cases {
         let private = asym::generate_private_key(spec).unwrap();
         let public = asym::public_key_der(spec, private.expose()).unwrap();
-        let signature = asym::sign(spec, private.expose(), algorithm, MessageType::Raw, &message).unwrap();
+        let parsed = PrivateKey::from_pkcs8(spec, private.clone()).unwrap();
+        let signature = parsed.sign(algorithm, MessageType::Raw, &message).unwrap();
         let name = format!("{}_{}", spec.aws_name(), algorithm.aws_name());
         group.bench_function(format!("sign_{name}"), |b| {
-            b.iter(|| {
-                asym::sign(spec, private.expose(), algorithm, MessageType::Raw, black_box(&message)).unwrap()
-            })
+            b.iter(|| parsed.sign(algorithm, MessageType::Raw, black_box(&message)).unwrap())
         });
         group.bench_function(format!("verify_{name}"), |b| {
             b.iter(|| {
@@ -81,11 +82,12 @@ fn rsa_oaep_and_ecdh(c: &mut Criterion) {
         let public = asym::public_key_der(spec, private.expose()).unwrap();
         let algorithm = EncryptionAlgorithm::RsaesOaepSha256;
         let ciphertext = asym::rsa_encrypt(&public, algorithm, &[5u8; 32]).unwrap();
+        let parsed = PrivateKey::from_pkcs8(spec, private.clone()).unwrap();
         group.bench_function(format!("oaep_sha256_encrypt_{}", spec.aws_name()), |b| {
             b.iter(|| asym::rsa_encrypt(&public, algorithm, black_box(&[5u8; 32])).unwrap())
         });
         group.bench_function(format!("oaep_sha256_decrypt_{}", spec.aws_name()), |b| {
-            b.iter(|| asym::rsa_decrypt(spec, private.expose(), algorithm, black_box(&ciphertext)).unwrap())
+            b.iter(|| parsed.rsa_decrypt(algorithm, black_box(&ciphertext)).unwrap())
         });
     }
     for spec in

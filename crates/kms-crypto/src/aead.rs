@@ -4,11 +4,7 @@
 //! this module's tests: the code that is checked against published vectors is the code that
 //! protects customer data.
 
-use aes_gcm::{
-    Aes128Gcm, Aes256Gcm, KeyInit,
-    aead::{AeadInOut, Buffer},
-};
-
+use crate::backend::{Active, Backend};
 use crate::{CryptoError, SecretBytes};
 
 /// AES-256 key length in bytes.
@@ -35,7 +31,7 @@ pub fn aead_seal(
     // is appended without a reallocation that could leave a plaintext copy behind.
     let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
     buf.extend_from_slice(plaintext);
-    with_cipher(key, |c| c.seal(nonce, aad, &mut buf))?;
+    Active::aes_gcm_seal(key, nonce, aad, &mut buf)?;
     Ok(buf)
 }
 
@@ -52,76 +48,8 @@ pub fn aead_open(
     }
     // The buffer becomes plaintext in place, so it is a zeroizing one from the start.
     let mut buf = SecretBytes::new(ciphertext_and_tag.to_vec());
-    with_cipher(key, |c| c.open(nonce, aad, &mut buf))?;
+    Active::aes_gcm_open(key, nonce, aad, &mut buf)?;
     Ok(buf)
-}
-
-/// The two AES-GCM key sizes behind one interface, so the vectors for both exercise the same
-/// code path.
-enum Cipher {
-    Aes128(Box<Aes128Gcm>),
-    Aes256(Box<Aes256Gcm>),
-}
-
-fn with_cipher<T>(key: &[u8], f: impl FnOnce(&Cipher) -> Result<T, CryptoError>) -> Result<T, CryptoError> {
-    // Boxed so the expanded key schedule lives in one heap place that is zeroized on drop
-    // (the `zeroize` feature of aes-gcm), rather than being moved around the stack.
-    let cipher = match key.len() {
-        AES256_KEY_LEN => Aes256Gcm::new_from_slice(key).map(|c| Cipher::Aes256(Box::new(c))),
-        AES128_KEY_LEN => Aes128Gcm::new_from_slice(key).map(|c| Cipher::Aes128(Box::new(c))),
-        n => return Err(CryptoError::Internal(format!("AES-GCM key of {n} bytes"))),
-    }
-    .map_err(|_| CryptoError::Internal("AES-GCM key rejected".into()))?;
-    f(&cipher)
-}
-
-impl Cipher {
-    fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut Vec<u8>) -> Result<(), CryptoError> {
-        let nonce = (*nonce).into();
-        match self {
-            Self::Aes128(c) => c.encrypt_in_place(&nonce, aad, buf),
-            Self::Aes256(c) => c.encrypt_in_place(&nonce, aad, buf),
-        }
-        // Only reachable for inputs beyond GCM's limits (~64 GiB of plaintext).
-        .map_err(|_| CryptoError::Internal("AES-GCM encryption failed".into()))
-    }
-
-    fn open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut SecretBytes) -> Result<(), CryptoError> {
-        let nonce = (*nonce).into();
-        let mut view = SecretVecBuffer(buf);
-        match self {
-            Self::Aes128(c) => c.decrypt_in_place(&nonce, aad, &mut view),
-            Self::Aes256(c) => c.decrypt_in_place(&nonce, aad, &mut view),
-        }
-        .map_err(|_| CryptoError::InvalidCiphertext)
-    }
-}
-
-/// Lets aead decrypt straight into a [`SecretBytes`], which only ever shrinks (the tag is cut
-/// off), so no plaintext is copied into memory that escapes zeroization.
-struct SecretVecBuffer<'a>(&'a mut SecretBytes);
-
-impl AsRef<[u8]> for SecretVecBuffer<'_> {
-    fn as_ref(&self) -> &[u8] {
-        self.0.expose()
-    }
-}
-
-impl AsMut<[u8]> for SecretVecBuffer<'_> {
-    fn as_mut(&mut self) -> &mut [u8] {
-        self.0.expose_mut()
-    }
-}
-
-impl Buffer for SecretVecBuffer<'_> {
-    fn extend_from_slice(&mut self, _other: &[u8]) -> aes_gcm::aead::Result<()> {
-        // Decryption never grows the buffer; refusing keeps the no-reallocation promise.
-        Err(aes_gcm::Error)
-    }
-
-    fn truncate(&mut self, len: usize) {
-        self.0.truncate(len);
-    }
 }
 
 #[cfg(test)]

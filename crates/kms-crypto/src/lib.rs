@@ -23,6 +23,7 @@
 
 pub mod aead;
 pub mod asymmetric;
+pub mod backend;
 pub mod blob;
 mod error;
 pub mod import;
@@ -38,6 +39,7 @@ pub use asymmetric::{
     generate_data_key_pair, generate_private_key, max_plaintext_len, public_key_der, rsa_decrypt,
     rsa_encrypt, sign, verify,
 };
+pub use backend::BACKEND;
 pub use blob::{BlobHeader, EncryptionContext, decrypt_blob, encode_context, encrypt_blob, parse_header};
 pub use error::CryptoError;
 pub use mac::{MacAlgorithm, generate_mac, verify_mac};

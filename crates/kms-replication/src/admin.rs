@@ -444,8 +444,7 @@ impl Region {
         deadline: Instant,
         doing: &'static str,
     ) -> Result<MembershipView, ReplicationError> {
-        let addr =
-            self.member_addr(leader).ok_or(ReplicationError::NoLeader { node_id: self.node_id(), doing })?;
+        let addr = self.leader_addr(leader, deadline, doing).await?;
         let mut client = self
             .inner
             .peers

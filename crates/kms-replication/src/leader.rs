@@ -149,7 +149,7 @@ impl Region {
         command: &[u8],
         deadline: Instant,
     ) -> Result<Result<Vec<u8>, Refusal>, ReplicationError> {
-        let mut client = self.leader_client(leader, PROPOSING)?;
+        let mut client = self.leader_client(leader, deadline, PROPOSING).await?;
         let mut request = tonic::Request::new(pb::ForwardRequest { command: command.to_vec() });
         crate::trace_context::inject(request.metadata_mut());
         request.set_timeout(remaining(deadline));
@@ -174,7 +174,7 @@ impl Region {
         leader: u64,
         deadline: Instant,
     ) -> Result<Result<u64, Refusal>, ReplicationError> {
-        let mut client = self.leader_client(leader, SYNCING)?;
+        let mut client = self.leader_client(leader, deadline, SYNCING).await?;
         let mut request = tonic::Request::new(pb::ReadIndexRequest {});
         crate::trace_context::inject(request.metadata_mut());
         request.set_timeout(remaining(deadline));
@@ -189,13 +189,13 @@ impl Region {
         }
     }
 
-    fn leader_client(
+    async fn leader_client(
         &self,
         leader: u64,
+        deadline: Instant,
         doing: &'static str,
     ) -> Result<crate::network::peers::RaftClient, ReplicationError> {
-        let addr =
-            self.member_addr(leader).ok_or(ReplicationError::NoLeader { node_id: self.node_id(), doing })?;
+        let addr = self.leader_addr(leader, deadline, doing).await?;
         self.inner.peers.client(leader, &addr).map_err(|message| ReplicationError::Transport {
             peer: leader,
             doing,
@@ -252,17 +252,10 @@ impl Region {
         doing: &'static str,
     ) -> Result<u64, ReplicationError> {
         let metrics = self
-            .inner
-            .raft
-            .wait(Some(remaining(deadline)))
-            .metrics(|m| m.current_leader.is_some() && m.current_leader != not, "wait for a leader")
-            .await
-            .map_err(|e| match e {
-                openraft::metrics::WaitError::Timeout(..) => {
-                    ReplicationError::NoLeader { node_id: self.node_id(), doing }
-                }
-                other => wait_error(other, doing, Duration::ZERO),
-            })?;
+            .wait_until_known(deadline, doing, "a leader", |m| {
+                m.current_leader.is_some() && m.current_leader != not
+            })
+            .await?;
         metrics.current_leader.ok_or(ReplicationError::NoLeader { node_id: self.node_id(), doing })
     }
 

@@ -263,11 +263,47 @@ impl Region {
         status_of(&self.inner.raft)
     }
 
-    /// The Raft address of `node_id` in the current membership.
-    pub(crate) fn member_addr(&self, node_id: u64) -> Option<String> {
-        let metrics = self.inner.raft.metrics();
-        let m = metrics.borrow_watched();
-        m.membership_config.get_node(&node_id).map(|n| n.addr.clone())
+    /// The Raft address of `leader`, waiting (until `deadline`) for the membership that names it.
+    ///
+    /// A follower can learn who leads (the leader's first heartbeat commits its vote) before the
+    /// log entries carrying the membership arrive, most often right after the region starts; a
+    /// request in that gap waits for them instead of failing.
+    pub(crate) async fn leader_addr(
+        &self,
+        leader: u64,
+        deadline: tokio::time::Instant,
+        doing: &'static str,
+    ) -> Result<String, ReplicationError> {
+        let metrics = self
+            .wait_until_known(deadline, doing, "the leader's address", |m| {
+                m.membership_config.get_node(&leader).is_some()
+            })
+            .await?;
+        metrics
+            .membership_config
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
+            .ok_or(ReplicationError::NoLeader { node_id: self.node_id(), doing })
+    }
+
+    /// Waits (until `deadline`) for this node's Raft metrics to satisfy `known`: something about
+    /// the leader this node has not learnt yet. Running out of time means no usable leader.
+    pub(crate) async fn wait_until_known(
+        &self,
+        deadline: tokio::time::Instant,
+        doing: &'static str,
+        what: &'static str,
+        known: impl Fn(&openraft::RaftMetrics<crate::types::TypeConfig>) -> bool + Send,
+    ) -> Result<openraft::RaftMetrics<crate::types::TypeConfig>, ReplicationError> {
+        self.inner
+            .raft
+            .wait(Some(deadline.saturating_duration_since(tokio::time::Instant::now())))
+            .metrics(known, what)
+            .await
+            .map_err(|e| match e {
+                WaitError::Timeout(..) => ReplicationError::NoLeader { node_id: self.node_id(), doing },
+                other => wait_error(other, doing, Duration::ZERO),
+            })
     }
 
     /// Stops Raft and the RPC server and syncs the WAL. Idempotent. The database closes once the

@@ -226,7 +226,12 @@ pub async fn serve_grpc(
         kms_api::grpc::admin_guard(authn.clone()),
     );
     let address = listener.local_addr()?;
-    tracing::info!(%address, tls = tls.is_some(), "kmsd is serving the KMS gRPC API");
+    tracing::info!(
+        %address,
+        tls = tls.is_some(),
+        crypto = kms_crypto::BACKEND,
+        "kmsd is serving the KMS gRPC API"
+    );
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         builder = builder.tls_config(tls).context("the client API's TLS settings")?;

@@ -23,14 +23,14 @@
 //!
 //! No message carries key material, plaintext or signatures.
 
-mod der;
+pub(crate) mod der;
 mod ec;
 mod ecdh;
-mod ecdsa;
-mod eddsa;
+pub(crate) mod ecdsa;
+pub(crate) mod eddsa;
 mod mldsa;
 mod private_key;
-mod rsa;
+pub(crate) mod rsa;
 mod spec;
 
 pub use private_key::PrivateKey;
@@ -177,14 +177,14 @@ pub fn generate_data_key_pair(spec: AsymmetricKeySpec) -> Result<(SecretBytes, V
 }
 
 /// Which implementation an algorithm belongs to, with the hash the classical ones sign.
-enum Family {
+pub(crate) enum Family {
     Rsa(HashAlg),
     Ecdsa(HashAlg),
     Ed25519,
     MlDsa,
 }
 
-fn algorithm_family(algorithm: SigningAlgorithm) -> Family {
+pub(crate) fn algorithm_family(algorithm: SigningAlgorithm) -> Family {
     use SigningAlgorithm::*;
     match algorithm {
         RsassaPssSha256 | RsassaPkcs1V15Sha256 => Family::Rsa(HashAlg::Sha256),

@@ -11,41 +11,26 @@
 
 use std::fmt;
 
-use super::spec::{check_signing_combination, message_digest};
+use super::spec::{check_digest_len, check_raw_len, check_signing_combination};
 use super::{
     AsymmetricKeySpec, EncryptionAlgorithm, Family, MessageType, SigningAlgorithm, algorithm_family,
-    check_ed25519_message, ecdh, ecdsa, eddsa, mldsa, rsa,
+    check_ed25519_message, ecdh, mldsa,
 };
+use crate::backend::{Active, Backend, Message};
 use crate::{CryptoError, SecretBytes};
 
-/// A private key of one spec, parsed from its PKCS#8 DER.
+/// A private key of one spec, parsed from its PKCS#8 DER by the build's [backend](crate::backend).
 pub struct PrivateKey {
     spec: AsymmetricKeySpec,
     pkcs8: SecretBytes,
-    parsed: Parsed,
-}
-
-enum Parsed {
-    Rsa(Box<::rsa::PrivateKey>),
-    Ecdsa(Box<ecdsa::EcdsaKey>),
-    Ed25519(Box<ed25519_dalek::SigningKey>),
-    /// ML-DSA: its operations take the document.
-    Document,
+    parsed: <Active as Backend>::PrivateKey,
 }
 
 impl PrivateKey {
     /// Parses a stored key of `spec`. A document that does not parse as `spec` (or an RSA key
     /// of another size) is `Internal`: it came from our own store.
     pub fn from_pkcs8(spec: AsymmetricKeySpec, pkcs8: SecretBytes) -> Result<Self, CryptoError> {
-        use AsymmetricKeySpec::*;
-        let parsed = match spec {
-            Rsa2048 | Rsa3072 | Rsa4096 => Parsed::Rsa(Box::new(rsa::load_private(spec, pkcs8.expose())?)),
-            EccNistP256 | EccNistP384 | EccNistP521 | EccSecgP256k1 => {
-                Parsed::Ecdsa(Box::new(ecdsa::EcdsaKey::load(spec, pkcs8.expose())?))
-            }
-            EccNistEdwards25519 => Parsed::Ed25519(Box::new(eddsa::load_private(pkcs8.expose())?)),
-            MlDsa44 | MlDsa65 | MlDsa87 => Parsed::Document,
-        };
+        let parsed = Active::load_private_key(spec, pkcs8.expose())?;
         Ok(Self { spec, pkcs8, parsed })
     }
 
@@ -61,28 +46,25 @@ impl PrivateKey {
         message: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
         check_signing_combination(self.spec, algorithm, message_type)?;
-        match (algorithm_family(algorithm), &self.parsed) {
-            (Family::Rsa(hash), Parsed::Rsa(key)) => {
-                rsa::sign(key, algorithm, &message_digest(hash, message_type, message)?)
-            }
-            (Family::Ecdsa(hash), Parsed::Ecdsa(key)) => {
-                key.sign(&message_digest(hash, message_type, message)?)
-            }
-            (Family::Ed25519, Parsed::Ed25519(key)) => {
+        let message = match (algorithm_family(algorithm), message_type) {
+            (Family::MlDsa, _) => return mldsa::sign(self.spec, self.pkcs8.expose(), message_type, message),
+            (Family::Ed25519, _) => {
                 check_ed25519_message(algorithm, message)?;
-                eddsa::sign(key, algorithm, message)
+                match algorithm {
+                    SigningAlgorithm::Ed25519PhSha512 => Message::Digest(message),
+                    _ => Message::Raw(message),
+                }
             }
-            (Family::MlDsa, Parsed::Document) => {
-                mldsa::sign(self.spec, self.pkcs8.expose(), message_type, message)
+            (Family::Rsa(_) | Family::Ecdsa(_), MessageType::Raw) => {
+                check_raw_len(message)?;
+                Message::Raw(message)
             }
-            // check_signing_combination pairs every algorithm with its specs, so this is a
-            // broken invariant, not a caller's mistake.
-            _ => Err(CryptoError::Internal(format!(
-                "signing algorithm {} does not belong to key spec {}",
-                algorithm.aws_name(),
-                self.spec.aws_name()
-            ))),
-        }
+            (Family::Rsa(hash) | Family::Ecdsa(hash), _) => {
+                check_digest_len(hash, message)?;
+                Message::Digest(message)
+            }
+        };
+        Active::sign(&self.parsed, algorithm, message)
     }
 
     /// RSA-OAEP decryption, with the rules of [`super::rsa_decrypt`].
@@ -91,12 +73,13 @@ impl PrivateKey {
         algorithm: EncryptionAlgorithm,
         ciphertext: &[u8],
     ) -> Result<SecretBytes, CryptoError> {
-        match &self.parsed {
-            Parsed::Rsa(key) => rsa::decrypt(key, algorithm, ciphertext),
-            _ => {
-                Err(CryptoError::InvalidInput(format!("key spec {} does not encrypt", self.spec.aws_name())))
-            }
+        if self.spec.rsa_bits().is_none() {
+            return Err(CryptoError::InvalidInput(format!(
+                "key spec {} does not encrypt",
+                self.spec.aws_name()
+            )));
         }
+        Active::rsa_decrypt(&self.parsed, algorithm, ciphertext)
     }
 
     /// ECDH with a peer's public key, with the rules of [`super::derive_shared_secret`].
