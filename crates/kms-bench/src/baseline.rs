@@ -1,10 +1,9 @@
 //! The baseline: a bare tonic server that answers kms.v1 Encrypt with AES-256-GCM of the
 //! plaintext under one in-memory key and nothing else (no authentication, no key lookup, no
 //! audit, no state). The same client loop drives it as kmsd, so the ratio kmsd / baseline is what
-//! our stack costs above gRPC plus the cipher on this hardware.
+//! our stack costs above gRPC plus the cipher on this hardware. The cipher is kms-crypto's, so
+//! the baseline runs on the same crypto backend as the kmsd built with it.
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::{Context, Result};
 use kms_proto::v1 as pb;
 use std::convert::Infallible;
@@ -67,15 +66,14 @@ impl Drop for Process {
 /// The gRPC service: Encrypt by AES-256-GCM, every other method Unimplemented.
 #[derive(Clone)]
 struct EncryptOnly {
-    cipher: Arc<Aes256Gcm>,
+    key: Arc<[u8; 32]>,
 }
 
 impl EncryptOnly {
     fn new() -> Result<Self> {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("drawing the baseline key: {e}"))?;
-        let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| anyhow::anyhow!("AES-256 key length"))?;
-        Ok(Self { cipher: Arc::new(cipher) })
+        Ok(Self { key: Arc::new(key) })
     }
 }
 
@@ -98,7 +96,7 @@ impl Service<http::Request<tonic::body::Body>> for EncryptOnly {
                 Ok(tonic::Status::unimplemented("the baseline only encrypts").into_http())
             });
         }
-        let method = EncryptMethod(self.cipher.clone());
+        let method = EncryptMethod(self.key.clone());
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
             Ok(grpc.unary(method, request).await)
@@ -106,17 +104,17 @@ impl Service<http::Request<tonic::body::Body>> for EncryptOnly {
     }
 }
 
-struct EncryptMethod(Arc<Aes256Gcm>);
+struct EncryptMethod(Arc<[u8; 32]>);
 
 impl tonic::server::UnaryService<pb::EncryptRequest> for EncryptMethod {
     type Response = pb::EncryptResponse;
     type Future = BoxFuture<tonic::Response<pb::EncryptResponse>, tonic::Status>;
 
     fn call(&mut self, request: tonic::Request<pb::EncryptRequest>) -> Self::Future {
-        let cipher = self.0.clone();
+        let key = self.0.clone();
         Box::pin(async move {
             let request = request.into_inner();
-            let blob = seal(&cipher, request.plaintext)?;
+            let blob = seal(&key, &request.plaintext)?;
             Ok(tonic::Response::new(pb::EncryptResponse {
                 ciphertext_blob: blob,
                 key_id: request.key_id,
@@ -127,15 +125,14 @@ impl tonic::server::UnaryService<pb::EncryptRequest> for EncryptMethod {
 }
 
 /// nonce || ciphertext || tag, with a fresh random nonce.
-fn seal(cipher: &Aes256Gcm, mut buffer: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
-    let mut nonce = [0u8; 12];
+fn seal(key: &[u8; 32], plaintext: &[u8]) -> Result<Vec<u8>, tonic::Status> {
+    let mut nonce = [0u8; kms_crypto::aead::NONCE_LEN];
     getrandom::fill(&mut nonce).map_err(|e| tonic::Status::internal(format!("random nonce: {e}")))?;
-    cipher
-        .encrypt_in_place(&Nonce::from(nonce), b"", &mut buffer)
+    let sealed = kms_crypto::aead::aead_seal(key, &nonce, b"", plaintext)
         .map_err(|_| tonic::Status::internal("AES-GCM"))?;
-    let mut blob = Vec::with_capacity(12 + buffer.len());
+    let mut blob = Vec::with_capacity(nonce.len() + sealed.len());
     blob.extend_from_slice(&nonce);
-    blob.extend_from_slice(&buffer);
+    blob.extend_from_slice(&sealed);
     Ok(blob)
 }
 
@@ -143,14 +140,14 @@ fn seal(cipher: &Aes256Gcm, mut buffer: Vec<u8>) -> Result<Vec<u8>, tonic::Statu
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use aes_gcm::aead::Aead as _;
 
     #[test]
     fn sealed_blobs_open_under_the_key() {
         let service = EncryptOnly::new().unwrap();
-        let blob = seal(&service.cipher, b"hello".to_vec()).unwrap();
+        let blob = seal(&service.key, b"hello").unwrap();
         assert_eq!(blob.len(), 12 + 5 + 16);
-        let nonce = Nonce::try_from(&blob[..12]).unwrap();
-        assert_eq!(service.cipher.decrypt(&nonce, &blob[12..]).unwrap(), b"hello");
+        let nonce: [u8; 12] = blob[..12].try_into().unwrap();
+        let opened = kms_crypto::aead::aead_open(service.key.as_ref(), &nonce, b"", &blob[12..]).unwrap();
+        assert_eq!(opened.expose(), b"hello");
     }
 }

@@ -26,6 +26,7 @@ mod lag;
 mod load;
 mod openbao;
 mod region;
+mod scale;
 mod sigv4;
 mod stats;
 
@@ -149,6 +150,16 @@ enum Command {
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         duration: Duration,
     },
+    /// Memory and start-up of one node holding many keys: creates them, SIGKILLs and restarts
+    /// the node, and reports the time to its first Encrypt and its resident memory.
+    Scale {
+        /// Symmetric keys to create.
+        #[arg(long, default_value_t = 1_000_000)]
+        keys: u64,
+        /// Concurrent CreateKey clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+    },
     /// CreateKey (SYMMETRIC_DEFAULT) throughput and latency: each call is one Raft commit.
     CreateKey {
         #[command(flatten)]
@@ -200,6 +211,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
         Command::Failover { runs, writers, give_up } => failover(&kmsd, runs, writers.max(1), give_up).await,
         Command::ReplicationLag { rates, duration } => lag::replication_lag(&kmsd, &rates, duration).await,
         Command::BaselineServer { listen } => baseline::serve(listen).await,
+        Command::Scale { keys, clients } => scale::scale(&kmsd, keys, clients).await,
         Command::Compare(args) => compare::compare(&kmsd, args).await,
         Command::Run(args) => run(cli.endpoint, cli.spawn, &kmsd, args).await,
         Command::CreateKey { load } => {

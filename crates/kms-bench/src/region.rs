@@ -184,6 +184,38 @@ impl SpawnedRegion {
         Ok(at)
     }
 
+    /// Starts a killed node again without waiting for it.
+    pub fn start_node(&mut self, id: u64) -> Result<()> {
+        self.spawn(id)
+    }
+
+    /// Node `id`'s resident memory (VmRSS), read from /proc.
+    pub fn resident_bytes(&self, id: u64) -> Result<u64> {
+        let pid =
+            self.nodes.get(&id).and_then(|n| n.child.as_ref()).map(Child::id).context("node not running")?;
+        let status =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc (Linux only)")?;
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .context("no VmRSS in /proc/<pid>/status")?;
+        Ok(kib * 1024)
+    }
+
+    /// The size of node `id`'s data directory (RocksDB and the audit log).
+    pub fn data_bytes(&self, id: u64) -> Result<u64> {
+        fn size(path: &Path) -> std::io::Result<u64> {
+            let meta = std::fs::symlink_metadata(path)?;
+            if !meta.is_dir() {
+                return Ok(meta.len());
+            }
+            std::fs::read_dir(path)?.map(|entry| size(&entry?.path())).sum()
+        }
+        let node = self.nodes.get(&id).context("no such node")?;
+        Ok(size(&node.dir.join("data"))?)
+    }
+
     /// Starts a killed node again and waits until the region converges with it.
     pub async fn restart(&mut self, id: u64) -> Result<()> {
         self.spawn(id)?;
