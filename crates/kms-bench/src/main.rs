@@ -28,6 +28,7 @@ mod openbao;
 mod region;
 mod scale;
 mod sigv4;
+mod spread;
 mod stats;
 
 use anyhow::{Context, Result, bail};
@@ -150,6 +151,18 @@ enum Command {
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         duration: Duration,
     },
+    /// CPU time per Encrypt on each node of a 3-node region started here, with the clients
+    /// spread over all three (followers answer crypto without a Raft round trip).
+    Spread {
+        /// Concurrent clients, spread evenly over the nodes.
+        #[arg(long, default_value_t = 48)]
+        clients: usize,
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// Plaintext size in bytes.
+        #[arg(long, default_value_t = 32)]
+        size: usize,
+    },
     /// Memory and start-up of one node holding many keys: creates them, SIGKILLs and restarts
     /// the node, and reports the time to its first Encrypt and its resident memory.
     Scale {
@@ -211,6 +224,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
         Command::Failover { runs, writers, give_up } => failover(&kmsd, runs, writers.max(1), give_up).await,
         Command::ReplicationLag { rates, duration } => lag::replication_lag(&kmsd, &rates, duration).await,
         Command::BaselineServer { listen } => baseline::serve(listen).await,
+        Command::Spread { clients, duration, size } => spread::spread(&kmsd, clients, duration, size).await,
         Command::Scale { keys, clients } => scale::scale(&kmsd, keys, clients).await,
         Command::Compare(args) => compare::compare(&kmsd, args).await,
         Command::Run(args) => run(cli.endpoint, cli.spawn, &kmsd, args).await,

@@ -203,6 +203,28 @@ impl SpawnedRegion {
         Ok(kib * 1024)
     }
 
+    /// CPU time (user + system, all threads) node `id` has used, from /proc.
+    pub fn cpu_seconds(&self, id: u64) -> Result<f64> {
+        /// The unit of /proc's times: USER_HZ, which the kernel ABI fixes at 100 on x86-64 and
+        /// arm64 whatever the kernel's own tick rate.
+        const TICKS_PER_SECOND: f64 = 100.0;
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid(id)?))
+            .context("reading /proc (Linux only)")?;
+        // Fields after the command name (which is in parentheses and may hold spaces): state is
+        // field 3, utime and stime are fields 14 and 15.
+        let after_name =
+            stat.rsplit_once(')').map(|(_, rest)| rest).context("unexpected /proc/<pid>/stat")?;
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields.get(i).and_then(|f| f.parse::<u64>().ok()).context("unexpected /proc/<pid>/stat")
+        };
+        Ok((ticks(11)? + ticks(12)?) as f64 / TICKS_PER_SECOND)
+    }
+
+    fn pid(&self, id: u64) -> Result<u32> {
+        self.nodes.get(&id).and_then(|n| n.child.as_ref()).map(Child::id).context("node not running")
+    }
+
     /// The size of node `id`'s data directory (RocksDB and the audit log).
     pub fn data_bytes(&self, id: u64) -> Result<u64> {
         fn size(path: &Path) -> std::io::Result<u64> {
