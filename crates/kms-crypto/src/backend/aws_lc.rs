@@ -313,3 +313,13 @@ mod tests {
         }
     }
 }
+
+/// A `fips` build runs on the validated module, in FIPS mode (its power-on self-tests passed).
+#[cfg(all(test, feature = "fips"))]
+mod fips_tests {
+    #[test]
+    fn the_module_is_in_fips_mode() {
+        aws_lc_rs::try_fips_mode().unwrap();
+        assert_eq!(super::super::BACKEND, "AWS-LC (FIPS module)");
+    }
+}
