@@ -110,25 +110,24 @@ impl Backend for AwsLc {
         let failed = |_| CryptoError::Internal(format!("{} signing failed", algorithm.aws_name()));
         match key {
             PrivateKey::Rsa { sign, .. } => {
-                let (padding, hash) = rsa_padding(algorithm)?;
+                let padding = rsa_padding(algorithm)?;
                 let mut signature = vec![0; sign.public_modulus_len()];
                 match message {
                     Message::Raw(raw) => sign.sign(padding, &SystemRandom::new(), raw, &mut signature),
                     Message::Digest(digest) => {
-                        sign.sign_digest(padding, &import_digest(hash, digest)?, &mut signature)
+                        sign.sign_digest(padding, &import_digest(algorithm, digest)?, &mut signature)
                     }
                 }
                 .map_err(failed)?;
                 Ok(signature)
             }
             PrivateKey::Ecdsa { hash, pair } => {
-                let hash = *hash;
-                if algorithm.hash() != Some(hash) {
+                if algorithm.hash() != Some(*hash) {
                     return Err(super::wrong_key(algorithm));
                 }
                 let signature = match message {
                     Message::Raw(raw) => pair.sign(&SystemRandom::new(), raw),
-                    Message::Digest(digest) => pair.sign_digest(&import_digest(hash, digest)?),
+                    Message::Digest(digest) => pair.sign_digest(&import_digest(algorithm, digest)?),
                 }
                 .map_err(failed)?;
                 Ok(signature.as_ref().to_vec())
@@ -190,30 +189,30 @@ fn ecdsa_algorithm(
     }
 }
 
-fn rsa_padding(
-    algorithm: SigningAlgorithm,
-) -> Result<(&'static dyn signature::RsaEncoding, HashAlg), CryptoError> {
+fn rsa_padding(algorithm: SigningAlgorithm) -> Result<&'static dyn signature::RsaEncoding, CryptoError> {
     use SigningAlgorithm::*;
     // AWS's PSS parameters are aws-lc-rs's: MGF1 with the message hash, a salt as long as it.
     Ok(match algorithm {
-        RsassaPssSha256 => (&signature::RSA_PSS_SHA256, HashAlg::Sha256),
-        RsassaPssSha384 => (&signature::RSA_PSS_SHA384, HashAlg::Sha384),
-        RsassaPssSha512 => (&signature::RSA_PSS_SHA512, HashAlg::Sha512),
-        RsassaPkcs1V15Sha256 => (&signature::RSA_PKCS1_SHA256, HashAlg::Sha256),
-        RsassaPkcs1V15Sha384 => (&signature::RSA_PKCS1_SHA384, HashAlg::Sha384),
-        RsassaPkcs1V15Sha512 => (&signature::RSA_PKCS1_SHA512, HashAlg::Sha512),
+        RsassaPssSha256 => &signature::RSA_PSS_SHA256,
+        RsassaPssSha384 => &signature::RSA_PSS_SHA384,
+        RsassaPssSha512 => &signature::RSA_PSS_SHA512,
+        RsassaPkcs1V15Sha256 => &signature::RSA_PKCS1_SHA256,
+        RsassaPkcs1V15Sha384 => &signature::RSA_PKCS1_SHA384,
+        RsassaPkcs1V15Sha512 => &signature::RSA_PKCS1_SHA512,
         _ => return Err(super::wrong_key(algorithm)),
     })
 }
 
-fn import_digest(hash: HashAlg, digest: &[u8]) -> Result<Digest, CryptoError> {
-    let algorithm = match hash {
-        HashAlg::Sha256 => &digest::SHA256,
-        HashAlg::Sha384 => &digest::SHA384,
-        HashAlg::Sha512 => &digest::SHA512,
+/// A caller's digest as AWS-LC takes it, for the hash the signing algorithm names.
+fn import_digest(algorithm: SigningAlgorithm, digest: &[u8]) -> Result<Digest, CryptoError> {
+    let hash = match algorithm.hash() {
+        Some(HashAlg::Sha256) => &digest::SHA256,
+        Some(HashAlg::Sha384) => &digest::SHA384,
+        Some(HashAlg::Sha512) => &digest::SHA512,
+        None => return Err(super::wrong_key(algorithm)),
     };
     // The caller checked the length already; a mismatch here is a broken invariant.
-    Digest::import_less_safe(digest, algorithm)
+    Digest::import_less_safe(digest, hash)
         .map_err(|_| CryptoError::Internal("digest of the wrong length".into()))
 }
 
