@@ -81,13 +81,16 @@ async fn create_keys(endpoint: &str, keys: u64, clients: usize) -> Result<Vec<St
         let mut client = lazy_client(endpoint, Duration::from_secs(30))?;
         tasks.spawn(async move {
             let mut sample = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < keys {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= keys {
+                    break;
+                }
                 let request = pb::CreateKeyRequest {
                     description: Some("kms-bench scale".into()),
                     ..Default::default()
                 };
                 let created = client.create_key(request).await.context("CreateKey")?.into_inner();
-                let n = bar.position();
                 bar.inc(1);
                 if n % every == 0 {
                     sample.extend(created.key_metadata.map(|m| m.key_id));
