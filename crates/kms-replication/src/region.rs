@@ -118,7 +118,8 @@ const RECOVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Region {
     /// Opens the node's RocksDB under `data_dir/raft`, starts Raft and the Raft RPC server, and
-    /// returns once the state committed before a restart has been re-applied locally.
+    /// returns once the state committed before a restart has been re-applied locally and shows
+    /// in [`Region::status`].
     pub async fn open(
         config: RegionConfig,
         app: Arc<dyn StateMachineApp>,
@@ -138,7 +139,11 @@ impl Region {
         let committed = log_store
             .committed_index()
             .map_err(|e| ReplicationError::storage("reading the committed index", e))?;
-        let state_machine = StateMachine::new(db.clone(), app);
+        let (state_machine, started) = StateMachine::starting(db.clone(), app);
+        let applied = state_machine
+            .last_applied()
+            .map_err(|e| ReplicationError::storage("reading the last applied log id", e))?
+            .map(|id| id.index);
         let peers = Peers::new(config.node_id, config.tls.as_ref().map(|tls| tls.client.clone()));
         let raft = Raft::new(
             config.node_id,
@@ -149,6 +154,7 @@ impl Region {
         )
         .await
         .map_err(|e| ReplicationError::fatal("starting raft", e))?;
+        started.mark();
 
         let admin = AdminCore::new(raft.clone(), db.clone(), config.node_id);
         let (raft_addr, server) = serve(&config, raft.clone(), admin.clone()).await?;
@@ -164,21 +170,23 @@ impl Region {
                 server: Mutex::new(Some(server)),
             }),
         };
-        region.wait_for_local_replay(committed).await?;
+        region.wait_for_local_replay(committed.max(applied)).await?;
         Ok(region)
     }
 
     /// Waits until the state machine has re-applied everything this node knew was committed
-    /// when it stopped, so reads right after a restart never go back in time.
-    async fn wait_for_local_replay(&self, committed: Option<u64>) -> Result<(), ReplicationError> {
-        if committed.is_none() {
+    /// when it stopped, so reads right after a restart never go back in time, and until Raft's
+    /// metrics show at least what the state machine already held (`recovered` is the larger of
+    /// the two), so the status right after a restart is not the blank one of a new node.
+    async fn wait_for_local_replay(&self, recovered: Option<u64>) -> Result<(), ReplicationError> {
+        if recovered.is_none() {
             return Ok(());
         }
         match self
             .inner
             .raft
             .wait(Some(RECOVERY_TIMEOUT))
-            .applied_index_at_least(committed, "replay committed log after restart")
+            .applied_index_at_least(recovered, "replay committed log after restart")
             .await
         {
             Ok(_) => Ok(()),

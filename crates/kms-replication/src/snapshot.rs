@@ -1,12 +1,23 @@
-//! Snapshots: a consistent dump of the state-machine data plus its Raft metadata.
+//! Snapshots: the state machine is its own snapshot.
+//!
+//! The state lives in RocksDB, and every applied entry reaches the WAL in order with the log (one
+//! database, one WAL: see `db.rs`). So building a snapshot for log compaction only records how
+//! far the state goes: "everything up to log id X, with membership M", a few bytes written in
+//! O(1) whatever the number of keys. Logs up to X may then be purged; a crash never loses what
+//! they held, because the purge reaches the WAL after the applied writes it follows.
+//!
+//! The data is made only when a node must be sent a snapshot (a new learner, a follower behind
+//! the purged log): [`materialize`] dumps the state from a RocksDB point-in-time view and reads
+//! the metadata from the same view. That is the state as of a later log id than the recorded
+//! one, which is as valid a snapshot, and openraft takes the log id it reports to the follower
+//! from the snapshot it sends.
 //!
 //! Data format (version 1): the magic `KMSSNAP1`, then for every key in ascending order
 //! `u32 BE key length, key, u32 BE value length, value`. The metadata (last log id, membership)
 //! travels beside it as openraft's `SnapshotMeta`.
 //!
-//! Known weakness: a snapshot is one in-memory byte string, and the current snapshot is stored
-//! as one RocksDB value. Fine for the key counts of a KMS region (keys and policies, not data);
-//! a very large state would want a file-backed snapshot instead.
+//! Known weakness: a sent snapshot is one in-memory byte string, as large as the state. It is
+//! made only for a node that needs it, never on the write path.
 
 use std::io;
 use std::sync::Arc;
@@ -23,7 +34,8 @@ const MAGIC: &[u8; 8] = b"KMSSNAP1";
 pub(crate) const KEY_LAST_APPLIED: &[u8] = b"last_applied";
 pub(crate) const KEY_MEMBERSHIP: &[u8] = b"membership";
 const KEY_SNAPSHOT_META: &[u8] = b"snapshot_meta";
-const KEY_SNAPSHOT_DATA: &[u8] = b"snapshot_data";
+/// Where stores before this layout kept a built snapshot's data; deleted when one is recorded.
+const LEGACY_KEY_SNAPSHOT_DATA: &[u8] = b"snapshot_data";
 
 /// Serializes key-value pairs (already in ascending key order).
 pub(crate) fn encode_pairs<'a>(
@@ -68,85 +80,74 @@ fn split_chunk(input: &[u8]) -> Option<(&[u8], &[u8])> {
     (rest.len() >= len).then(|| rest.split_at(len))
 }
 
-/// Adds "this is the current snapshot" to `batch`; write it synced so `get_current_snapshot`
-/// survives a crash.
-pub(crate) fn store_current(db: &rocksdb::DB, batch: &mut WriteBatch, snapshot: &Snapshot) -> io::Result<()> {
+/// Records `meta` as the current snapshot in `batch` (write it synced). Also drops the data
+/// value that stores before this layout kept beside the metadata.
+pub(crate) fn store_meta(db: &rocksdb::DB, batch: &mut WriteBatch, meta: &SnapshotMeta) -> io::Result<()> {
     let cf = db::cf(db, CF_SM_META)?;
-    batch.put_cf(cf, KEY_SNAPSHOT_META, db::encode(&snapshot.meta, "snapshot meta")?);
-    batch.put_cf(cf, KEY_SNAPSHOT_DATA, &snapshot.snapshot);
+    batch.put_cf(cf, KEY_SNAPSHOT_META, db::encode(meta, "snapshot meta")?);
+    batch.delete_cf(cf, LEGACY_KEY_SNAPSHOT_DATA);
     Ok(())
 }
 
-/// The last built or installed snapshot, if any.
-pub(crate) fn load_current(db: &rocksdb::DB) -> io::Result<Option<Snapshot>> {
-    let meta: Option<SnapshotMeta> = db::get_meta(db, CF_SM_META, KEY_SNAPSHOT_META, "snapshot meta")?;
-    let Some(meta) = meta else { return Ok(None) };
-    let cf = db::cf(db, CF_SM_META)?;
-    let data = db
-        .get_cf(cf, KEY_SNAPSHOT_DATA)
-        .map_err(|e| db::io_err("read snapshot data", e))?
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "snapshot meta without data"))?;
-    Ok(Some(Snapshot { meta, snapshot: data }))
+/// The metadata of the last built or installed snapshot, if any.
+pub(crate) fn stored_meta(db: &rocksdb::DB) -> io::Result<Option<SnapshotMeta>> {
+    db::get_meta(db, CF_SM_META, KEY_SNAPSHOT_META, "snapshot meta")
 }
 
-fn current_last_log_id(db: &rocksdb::DB) -> io::Result<Option<LogId>> {
-    let meta: Option<SnapshotMeta> = db::get_meta(db, CF_SM_META, KEY_SNAPSHOT_META, "snapshot meta")?;
-    Ok(meta.and_then(|m| m.last_log_id))
+/// How far the state in `view` goes: its last applied log id and membership.
+fn applied_meta(db: &rocksdb::DB, view: &rocksdb::Snapshot<'_>) -> io::Result<SnapshotMeta> {
+    let meta_cf = db::cf(db, CF_SM_META)?;
+    let read = |key: &[u8], what: &str| -> io::Result<Option<Vec<u8>>> {
+        view.get_cf(meta_cf, key).map_err(|e| db::io_err(what, e))
+    };
+    let last_log_id: Option<LogId> = match read(KEY_LAST_APPLIED, "read last applied")? {
+        Some(bytes) => db::decode(&bytes, "last applied log id")?,
+        None => None,
+    };
+    let last_membership: StoredMembership = match read(KEY_MEMBERSHIP, "read membership")? {
+        Some(bytes) => db::decode(&bytes, "membership")?,
+        None => StoredMembership::default(),
+    };
+    Ok(SnapshotMeta { last_log_id, last_membership })
 }
 
-/// Builds snapshots from a RocksDB point-in-time view, so data and metadata agree even while
-/// the state machine keeps applying.
+/// The whole state and the metadata it matches, from one point-in-time view, so the two agree
+/// while the state machine keeps applying.
+pub(crate) fn materialize(db: &rocksdb::DB) -> io::Result<Snapshot> {
+    let view = db.snapshot();
+    let meta = applied_meta(db, &view)?;
+    let data_cf = db::cf(db, CF_SM_DATA)?;
+    let pairs = view
+        .iterator_cf(data_cf, IteratorMode::Start)
+        .map(|item| item.map_err(|e| db::io_err("iterate state for snapshot", e)));
+    Ok(Snapshot { meta, snapshot: encode_pairs(pairs)? })
+}
+
+/// Builds snapshots for log compaction: records the applied state's metadata (module docs).
 pub(crate) struct SnapshotBuilder {
     pub(crate) db: Db,
     /// Serializes "is mine newer than the stored one? then store it" against installs.
     pub(crate) current_lock: Arc<Mutex<()>>,
 }
 
-impl SnapshotBuilder {
-    fn build_blocking(db: &rocksdb::DB) -> io::Result<Snapshot> {
-        let view = db.snapshot();
-        let meta_cf = db::cf(db, CF_SM_META)?;
-        let data_cf = db::cf(db, CF_SM_DATA)?;
-        let read_meta = |key: &[u8], what: &str| -> io::Result<Option<Vec<u8>>> {
-            view.get_cf(meta_cf, key).map_err(|e| db::io_err(what, e))
-        };
-        let last_log_id: Option<LogId> = match read_meta(KEY_LAST_APPLIED, "read last applied")? {
-            Some(bytes) => db::decode(&bytes, "last applied log id")?,
-            None => None,
-        };
-        let last_membership: StoredMembership = match read_meta(KEY_MEMBERSHIP, "read membership")? {
-            Some(bytes) => db::decode(&bytes, "membership")?,
-            None => StoredMembership::default(),
-        };
-        let pairs = view
-            .iterator_cf(data_cf, IteratorMode::Start)
-            .map(|item| item.map_err(|e| db::io_err("iterate state for snapshot", e)));
-        let data = encode_pairs(pairs)?;
-        Ok(Snapshot { meta: SnapshotMeta { last_log_id, last_membership }, snapshot: data })
-    }
-}
-
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = SnapshotData;
 
+    /// Returns the metadata with empty data: openraft keeps only the metadata of a snapshot it
+    /// built, and asks `get_current_snapshot` for the data when it has one to send.
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
-        let db = self.db.clone();
-        let snapshot = tokio::task::spawn_blocking(move || Self::build_blocking(&db))
-            .await
-            .map_err(|e| io::Error::other(format!("snapshot build task: {e}")))??;
-
+        let meta = applied_meta(&self.db, &self.db.snapshot())?;
         let _guard = self.current_lock.lock().await;
-        if current_last_log_id(&self.db)? < snapshot.meta.last_log_id {
+        if stored_meta(&self.db)?.and_then(|m| m.last_log_id) < meta.last_log_id {
             let mut batch = WriteBatch::default();
-            store_current(&self.db, &mut batch, &snapshot)?;
-            db::write(&self.db, batch, true, "store built snapshot")?;
+            store_meta(&self.db, &mut batch, &meta)?;
+            db::write(&self.db, batch, true, "record built snapshot")?;
         }
-        tracing::info!(
-            last_log_index = snapshot.meta.last_log_id.as_ref().map(|id| id.index),
-            bytes = snapshot.snapshot.len(),
-            "built state-machine snapshot"
+        tracing::debug!(
+            last_log_index = meta.last_log_id.as_ref().map(|id| id.index),
+            "recorded state-machine snapshot"
         );
-        Ok(snapshot)
+        Ok(Snapshot { meta, snapshot: SnapshotData::new() })
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{Stream, StreamExt};
 use kms_core::store::{StateMachineApp, StateRead, StateWrite, StoreError};
@@ -70,11 +71,43 @@ pub(crate) struct StateMachine {
     app: Arc<dyn StateMachineApp>,
     /// Shared with snapshot builders: see [`SnapshotBuilder::current_lock`].
     current_snapshot_lock: Arc<Mutex<()>>,
+    /// Set while openraft reads the node's initial state (see [`Self::starting`]).
+    starting: Arc<AtomicBool>,
+}
+
+/// Held by the node that starts a state machine: [`Started::mark`] it once `Raft::new` returned.
+pub(crate) struct Started(Arc<AtomicBool>);
+
+impl Started {
+    pub(crate) fn mark(self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl StateMachine {
     pub(crate) fn new(db: Db, app: Arc<dyn StateMachineApp>) -> Self {
-        Self { db, app, current_snapshot_lock: Arc::new(Mutex::new(())) }
+        Self { db, app, current_snapshot_lock: Arc::new(Mutex::new(())), starting: Arc::default() }
+    }
+
+    /// A state machine for `Raft::new`, which reads the current snapshot while it loads the
+    /// node's initial state, for its metadata only (the state machine is persistent, so there is
+    /// never one to restore: a recorded snapshot never goes past the applied state). Until the
+    /// returned [`Started`] is marked, `get_current_snapshot` answers with the metadata alone
+    /// rather than dumping the whole state, which would cost start-up time and memory in
+    /// proportion to the number of keys. Should a snapshot be wanted for a follower in that
+    /// instant, the network refuses to send empty data and openraft asks again.
+    pub(crate) fn starting(db: Db, app: Arc<dyn StateMachineApp>) -> (Self, Started) {
+        let machine = Self::new(db, app);
+        machine.starting.store(true, Ordering::Release);
+        let started = Started(machine.starting.clone());
+        (machine, started)
+    }
+
+    /// The log id of the last entry whose effects are in the state.
+    pub(crate) fn last_applied(&self) -> io::Result<Option<LogId>> {
+        let applied: Option<Option<LogId>> =
+            db::get_meta(&self.db, CF_SM_META, KEY_LAST_APPLIED, "last applied log id")?;
+        Ok(applied.flatten())
     }
 
     /// Applies one entry and commits its effects with the new applied id; returns the response.
@@ -116,8 +149,7 @@ impl StateMachine {
         }
         batch.put_cf(meta_cf, KEY_LAST_APPLIED, db::encode(&meta.last_log_id, "last applied log id")?);
         batch.put_cf(meta_cf, KEY_MEMBERSHIP, db::encode(&meta.last_membership, "membership")?);
-        let snapshot = Snapshot { meta: meta.clone(), snapshot: data.clone() };
-        snapshot::store_current(db, &mut batch, &snapshot)?;
+        snapshot::store_meta(db, &mut batch, meta)?;
         db::write(db, batch, true, "install snapshot")
     }
 }
@@ -127,11 +159,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
-        let applied: Option<Option<LogId>> =
-            db::get_meta(&self.db, CF_SM_META, KEY_LAST_APPLIED, "last applied log id")?;
         let membership: Option<StoredMembership> =
             db::get_meta(&self.db, CF_SM_META, KEY_MEMBERSHIP, "membership")?;
-        Ok((applied.flatten(), membership.unwrap_or_default()))
+        Ok((self.last_applied()?, membership.unwrap_or_default()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -171,7 +201,100 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
+    /// The state as a snapshot, once one was built or installed (before, openraft has no log
+    /// purged and sends entries instead). See the `snapshot` module for why it is made here.
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        snapshot::load_current(&self.db)
+        let Some(meta) = snapshot::stored_meta(&self.db)? else { return Ok(None) };
+        if self.starting.load(Ordering::Acquire) {
+            return Ok(Some(Snapshot { meta, snapshot: SnapshotData::new() }));
+        }
+        let db = self.db.clone();
+        let snapshot = tokio::task::spawn_blocking(move || snapshot::materialize(&db))
+            .await
+            .map_err(|e| io::Error::other(format!("snapshot materialize task: {e}")))??;
+        tracing::info!(
+            last_log_index = snapshot.meta.last_log_id.as_ref().map(|id| id.index),
+            bytes = snapshot.snapshot.len(),
+            "materialized state-machine snapshot to send"
+        );
+        Ok(Some(snapshot))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use openraft::storage::RaftSnapshotBuilder;
+    use openraft::testing::{log_id, membership_ent};
+
+    use super::*;
+    use crate::types::Command;
+
+    /// Puts each command under its own bytes.
+    struct EchoApp;
+
+    impl StateMachineApp for EchoApp {
+        fn apply(&self, command: &[u8], state: &mut dyn StateWrite) -> Vec<u8> {
+            state.put(command, command);
+            Vec::new()
+        }
+    }
+
+    fn apply_puts(machine: &StateMachine, indexes: std::ops::Range<u64>) {
+        for index in indexes {
+            let payload = EntryPayload::Normal(Command(format!("k{index:03}").into_bytes()));
+            machine.apply_entry(&Entry { log_id: log_id::<TypeConfig>(1, 1, index), payload }).unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_built_snapshot_records_metadata_and_the_data_is_made_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db::open(dir.path()).unwrap();
+        // A store of the earlier layout: the data of a built snapshot kept beside its metadata.
+        let meta_cf = db::cf(&db, CF_SM_META).unwrap();
+        db.put_cf(meta_cf, b"snapshot_data", vec![0u8; 1 << 20]).unwrap();
+
+        let (mut machine, started) = StateMachine::starting(db.clone(), Arc::new(EchoApp));
+        assert!(machine.get_current_snapshot().await.unwrap().is_none(), "nothing built yet");
+        machine.apply_entry(&membership_ent::<TypeConfig>(1, 1, 1, vec![BTreeSet::from([1])])).unwrap();
+        apply_puts(&machine, 2..12);
+
+        let built = machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        assert_eq!(built.meta.last_log_id, Some(log_id::<TypeConfig>(1, 1, 11)));
+        assert!(built.snapshot.is_empty(), "building must not dump the state");
+        assert!(
+            db.get_cf(meta_cf, b"snapshot_data").unwrap().is_none(),
+            "the earlier layout's data is dropped"
+        );
+
+        // While the node starts, openraft gets the metadata alone.
+        let at_start = machine.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(at_start.meta, built.meta);
+        assert!(at_start.snapshot.is_empty());
+
+        // Once it runs, the snapshot is the state now, with metadata from the same view.
+        started.mark();
+        apply_puts(&machine, 12..15);
+        let sent = machine.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(sent.meta.last_log_id, Some(log_id::<TypeConfig>(1, 1, 14)));
+        assert_eq!(sent.meta.last_membership, built.meta.last_membership);
+        let pairs = snapshot::decode_pairs(&sent.snapshot).unwrap();
+        let keys: Vec<_> =
+            pairs.iter().filter(|(k, _)| k.starts_with(b"k")).map(|(k, _)| k.to_vec()).collect();
+        let expected: Vec<_> = (2..15u64).map(|i| format!("k{i:03}").into_bytes()).collect();
+        assert_eq!(keys, expected);
+
+        // Installing it elsewhere gives that state and records its metadata.
+        let other_dir = tempfile::tempdir().unwrap();
+        let mut other = StateMachine::new(db::open(other_dir.path()).unwrap(), Arc::new(EchoApp));
+        other.install_snapshot(&sent.meta, sent.snapshot.clone()).await.unwrap();
+        assert_eq!(
+            other.applied_state().await.unwrap(),
+            (sent.meta.last_log_id, sent.meta.last_membership.clone())
+        );
+        assert_eq!(other.get_current_snapshot().await.unwrap().unwrap().snapshot, sent.snapshot);
     }
 }

@@ -180,6 +180,12 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        // Snapshot data always starts with its format's magic. Empty data is the metadata-only
+        // answer of a node still starting (`StateMachine::starting`): refuse to send it, and
+        // openraft asks the state machine again after its backoff.
+        if snapshot.snapshot.is_empty() {
+            return Err(NetworkError::from_string("snapshot data is not made yet; will retry").into());
+        }
         let mut client = self.client()?;
         let chunks = Self::snapshot_chunks(&vote, &snapshot).map_err(NetworkError::from_string)?;
         // The soft TTL bounds each chunk, not the whole transfer: a large snapshot must be able
