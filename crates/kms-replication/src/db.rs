@@ -8,7 +8,9 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions,
+};
 
 /// Raft log entries, keyed by big-endian log index.
 pub(crate) const CF_LOG: &str = "raft_log";
@@ -24,7 +26,16 @@ const ALL_CFS: [&str; 4] = [CF_LOG, CF_RAFT_META, CF_SM_DATA, CF_SM_META];
 /// Shared handle on the node's database.
 pub(crate) type Db = Arc<DB>;
 
-/// Opens (creating if needed) the database at `path` with every column family.
+/// All memtables of the database together: past this, RocksDB flushes them (atomically, see
+/// [`open`]). Without it each column family may hold two 64 MiB memtables.
+const MEMTABLE_BUDGET_BYTES: usize = 64 << 20;
+/// One block cache shared by every column family. Without it each family gets its own 32 MiB.
+/// Hot keys' material lives in the service's own cache; this one holds key records and log
+/// entries recently read.
+const BLOCK_CACHE_BYTES: usize = 64 << 20;
+
+/// Opens (creating if needed) the database at `path` with every column family. Memory is
+/// bounded whatever the number of keys: one memtable budget and one block cache for the lot.
 pub(crate) fn open(path: &Path) -> Result<Db, rocksdb::Error> {
     let mut opts = Options::default();
     opts.create_if_missing(true);
@@ -33,7 +44,15 @@ pub(crate) fn open(path: &Path) -> Result<Db, rocksdb::Error> {
     // get ahead of another family's writes that so far exist only in an unsynced WAL tail (e.g.
     // purged log entries vs. the state they were applied to).
     opts.set_atomic_flush(true);
-    let cfs = ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+    opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
+    let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(&cache);
+    let cfs = ALL_CFS.iter().map(|name| {
+        let mut cf_opts = Options::default();
+        cf_opts.set_block_based_table_factory(&table);
+        ColumnFamilyDescriptor::new(*name, cf_opts)
+    });
     DB::open_cf_descriptors(&opts, path, cfs).map(Arc::new)
 }
 
