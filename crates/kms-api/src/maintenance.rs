@@ -5,18 +5,21 @@
 //! a leader change) is refused rather than applied twice.
 
 use crate::kms::Kms;
+use crate::reseal::StaleMaterial;
+use kms_core::KmsResult;
 use kms_core::command::{Command, CommandOutput};
+use kms_core::key::{KeyRecord, UnixMillis};
 use kms_core::spec::RotationType;
 use kms_core::state::Keys;
 use std::time::Duration;
 use tokio::sync::watch;
 
 impl Kms {
-    /// One pass: purge due keys, expire imported material, rotate due keys. Returns how many
-    /// keys were deleted and rotated.
+    /// One pass: purge due keys, expire imported material, rotate due keys, re-seal. Returns how
+    /// many keys were deleted and rotated.
     ///
-    /// The state is read once; a command is proposed only when something is due, so an idle
-    /// region does not grow its Raft log every tick.
+    /// The keys are read once, a page at a time; a command is proposed only when something is
+    /// due, so an idle region does not grow its Raft log every tick.
     pub async fn run_maintenance(&self) -> (usize, usize) {
         self.materials.evict_idle(crate::unsealed::MATERIAL_IDLE);
         if !self.region.is_leader() {
@@ -26,16 +29,15 @@ impl Kms {
             return (0, 0);
         }
         let now = self.now();
-        let keys = match Keys::new(&self.region.reader()).all_keys() {
-            Ok(keys) => keys,
+        let survey = match self.survey_keys(now) {
+            Ok(survey) => survey,
             Err(err) => {
                 tracing::warn!(error = %err, "reading keys for maintenance failed; will retry");
                 return (0, 0);
             }
         };
-        let purged =
-            if keys.iter().any(|k| k.is_due_for_deletion(now)) { self.purge_due_keys(now).await } else { 0 };
-        match self.expire_imports(&keys, now).await {
+        let purged = if survey.deletion_due { self.purge_due_keys(now).await } else { 0 };
+        match self.expire_imports(survey.material_expired, now).await {
             Ok(ids) => {
                 for key_id in &ids {
                     tracing::info!(key_id = %key_id, "imported key material expired; the key is pending import");
@@ -44,11 +46,7 @@ impl Kms {
             Err(err) => tracing::warn!(error = %err, "expiring imported key material failed; will retry"),
         }
         let mut rotated = 0;
-        // A multi-Region key rotates in its primary's region; replicas receive the material.
-        let rotates_here = |k: &&kms_core::key::KeyRecord| {
-            k.multi_region_config.as_ref().is_none_or(|c| c.is_primary(&self.scope.region))
-        };
-        for key in keys.iter().filter(|k| k.is_due_for_rotation(now)).filter(rotates_here) {
+        for key in &survey.due_for_rotation {
             match self.rotate(key, RotationType::Automatic).await {
                 Ok(_) => rotated += 1,
                 Err(err) => {
@@ -56,8 +54,31 @@ impl Kms {
                 }
             }
         }
-        self.reseal_pass(&keys).await;
+        self.reseal_pass(survey.stale).await;
         (purged, rotated)
+    }
+
+    /// Reads every key, a page at a time, and keeps only what the pass acts on: memory stays
+    /// bounded by a page and the keys picked, whatever the number of keys.
+    fn survey_keys(&self, now: UnixMillis) -> KmsResult<Survey> {
+        let mut survey = Survey {
+            deletion_due: false,
+            material_expired: false,
+            due_for_rotation: Vec::new(),
+            stale: StaleMaterial::new(self.root_keys.active_id()),
+        };
+        Keys::new(&self.region.reader()).for_each_key(|key| {
+            survey.deletion_due |= key.is_due_for_deletion(now);
+            survey.material_expired |= key.is_material_expired(now);
+            survey.stale.note(&key);
+            // A multi-Region key rotates in its primary's region; replicas receive the material.
+            let rotates_here =
+                key.multi_region_config.as_ref().is_none_or(|c| c.is_primary(&self.scope.region));
+            if rotates_here && key.is_due_for_rotation(now) {
+                survey.due_for_rotation.push(key);
+            }
+        })?;
+        Ok(survey)
     }
 
     async fn purge_due_keys(&self, now: u64) -> usize {
@@ -94,4 +115,14 @@ impl Kms {
             }
         }
     }
+}
+
+/// What one maintenance pass acts on.
+struct Survey {
+    /// Some key's deletion date passed.
+    deletion_due: bool,
+    /// Some key's imported material expired.
+    material_expired: bool,
+    due_for_rotation: Vec<KeyRecord>,
+    stale: StaleMaterial,
 }

@@ -21,14 +21,11 @@ use kms_crypto::{RootKeyId, SecretBytes, sealed_under};
 pub(crate) const KEYS_PER_PASS: usize = 64;
 
 impl Kms {
-    /// Re-seals up to [`KEYS_PER_PASS`] keys that hold values sealed under another root key.
-    /// Returns how many values are still sealed under another root key afterwards.
-    pub(crate) async fn reseal_pass(&self, keys: &[KeyRecord]) -> usize {
-        let active = self.root_keys.active_id();
-        let stale: Vec<(&KeyRecord, usize)> =
-            keys.iter().map(|key| (key, stale_values(key, active))).filter(|(_, n)| *n > 0).collect();
-        let mut remaining: usize = stale.iter().map(|(_, n)| n).sum();
-        for (key, _) in stale.iter().take(KEYS_PER_PASS) {
+    /// Re-seals the keys `stale` picked (at most [`KEYS_PER_PASS`]). Returns how many values are
+    /// still sealed under another root key afterwards.
+    pub(crate) async fn reseal_pass(&self, stale: StaleMaterial) -> usize {
+        let StaleMaterial { active, mut remaining, keys } = stale;
+        for key in &keys {
             match self.reseal_key(key).await {
                 Ok(replaced) => remaining = remaining.saturating_sub(replaced as usize),
                 Err(err) => {
@@ -39,7 +36,7 @@ impl Kms {
         if let Some(metrics) = crate::metrics::installed() {
             metrics.observe_reseal(Some(remaining));
         }
-        if !stale.is_empty() {
+        if !keys.is_empty() {
             tracing::info!(root_key = %active, remaining, "re-sealed key material under the active root key");
         }
         remaining
@@ -102,6 +99,31 @@ impl Kms {
     fn refingerprint(&self, key: &KeyRecord, stored: &[u8], material: &SecretBytes) -> Option<Resealed> {
         let current = material_fingerprint(self.root_keys.active(), &key.key_id, material.expose());
         (current != stored).then(|| Resealed { previous: stored.to_vec(), sealed: current })
+    }
+}
+
+/// The values sealed under a root key other than the active one, as a maintenance pass finds
+/// them key by key: how many there are, and the first [`KEYS_PER_PASS`] keys holding any.
+pub(crate) struct StaleMaterial {
+    active: RootKeyId,
+    remaining: usize,
+    keys: Vec<KeyRecord>,
+}
+
+impl StaleMaterial {
+    pub(crate) fn new(active: RootKeyId) -> Self {
+        Self { active, remaining: 0, keys: Vec::new() }
+    }
+
+    pub(crate) fn note(&mut self, key: &KeyRecord) {
+        let stale = stale_values(key, self.active);
+        if stale == 0 {
+            return;
+        }
+        self.remaining += stale;
+        if self.keys.len() < KEYS_PER_PASS {
+            self.keys.push(key.clone());
+        }
     }
 }
 

@@ -424,7 +424,7 @@ fn delete_grant(key_id: &str, grant_id: &str, state: &mut dyn StateWrite) -> Com
 
 fn purge_due_keys(region: &str, now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult {
     let keys = Keys::new(&*state);
-    let due: Vec<KeyRecord> = keys.all_keys()?.into_iter().filter(|k| k.is_due_for_deletion(now)).collect();
+    let due = keys.keys_where(|k| k.is_due_for_deletion(now))?;
     let mut purged = Vec::new();
     let mut doomed_aliases = Vec::new();
     for key in &due {
@@ -499,11 +499,9 @@ fn import_key_material(
 
 fn expire_imports(now: UnixMillis, state: &mut dyn StateWrite) -> CommandResult {
     let keys = Keys::new(&*state);
-    let mut expired = Vec::new();
-    for mut key in keys.all_keys()? {
-        if key.expire_material(now) {
-            expired.push(key);
-        }
+    let mut expired = keys.keys_where(|k| k.is_material_expired(now))?;
+    for key in &mut expired {
+        key.expire_material(now);
     }
     let stale: Vec<_> = keys.all_import_parameters()?.into_iter().filter(|p| p.valid_to <= now).collect();
     for key in &expired {
@@ -630,6 +628,38 @@ pub(crate) mod tests {
         assert_eq!(keys.key("k1").unwrap_err().kind, ErrorKind::NotFoundException);
         assert!(keys.get_alias("alias/doomed").unwrap().is_none());
         assert!(keys.get_key("k2").unwrap().is_some());
+    }
+
+    #[test]
+    fn keys_are_read_a_page_at_a_time_and_each_is_seen_once() {
+        // Ids of different lengths ("k1", "k10", "k100"...) put keys that are prefixes of others
+        // on both sides of page boundaries; every 97th key is due for deletion.
+        let mut state = MapState::default();
+        let ids: Vec<String> = (0..1300).map(|i| format!("k{i}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            run(&mut state, Command::CreateKey { key: new_key(id, KeySpec::SymmetricDefault) }).unwrap();
+            if i % 97 == 0 {
+                let schedule = KeyChange::ScheduleDeletion { window_days: 7 };
+                run(&mut state, Command::ChangeKey { key_id: id.clone(), change: schedule, now: 0 }).unwrap();
+            }
+        }
+        let mut seen = Vec::new();
+        Keys::new(&state).for_each_key(|key| seen.push(key.key_id)).unwrap();
+        let mut expected = ids.clone();
+        expected.sort();
+        assert_eq!(seen, expected);
+
+        let due: Vec<String> = ids.iter().step_by(97).cloned().collect();
+        let Ok(CommandOutput::Purged(mut purged)) =
+            run(&mut state, Command::PurgeDueKeys { now: 7 * DAY_MILLIS })
+        else {
+            panic!("PurgeDueKeys did not purge")
+        };
+        purged.sort();
+        let mut due_sorted = due.clone();
+        due_sorted.sort();
+        assert_eq!(purged, due_sorted);
+        assert_eq!(Keys::new(&state).keys_where(|_| true).unwrap().len(), ids.len() - due.len());
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     end
 }
 
+/// Key records per page of [`Keys::for_each_key`].
+const KEY_PAGE: usize = 512;
+
 pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> KmsResult<T> {
     serde_json::from_slice(bytes)
         .map_err(|err| KmsError::internal(format!("stored {what} record is corrupt: {err}")))
@@ -178,8 +181,34 @@ impl<'a, S: StateRead + ?Sized> Keys<'a, S> {
         self.state.get(&usage_key(key_id))?.map(|bytes| decode("key use", &bytes)).transpose()
     }
 
-    pub fn all_keys(&self) -> KmsResult<Vec<KeyRecord>> {
-        self.scan_all("key", KEY_PREFIX)
+    /// Visits every key record in key id order, reading [`KEY_PAGE`] records at a time, so
+    /// memory stays bounded by one page (and what `visit` keeps) whatever the number of keys.
+    pub fn for_each_key(&self, mut visit: impl FnMut(KeyRecord)) -> KmsResult<()> {
+        let end = prefix_end(KEY_PREFIX);
+        let mut start = KEY_PREFIX.to_vec();
+        loop {
+            let entries = self.state.scan(&start, &end, KEY_PAGE)?;
+            let Some((last, _)) = entries.last() else { return Ok(()) };
+            // The smallest key after `last`: where the next page starts.
+            start = [last.as_slice(), &[0]].concat();
+            for (_, value) in &entries {
+                visit(decode("key", value)?);
+            }
+            if entries.len() < KEY_PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The key records for which `keep` holds, read a page at a time ([`Self::for_each_key`]).
+    pub fn keys_where(&self, keep: impl Fn(&KeyRecord) -> bool) -> KmsResult<Vec<KeyRecord>> {
+        let mut kept = Vec::new();
+        self.for_each_key(|key| {
+            if keep(&key) {
+                kept.push(key);
+            }
+        })?;
+        Ok(kept)
     }
 
     fn scan_all<T: for<'de> Deserialize<'de>>(&self, what: &str, prefix: &[u8]) -> KmsResult<Vec<T>> {

@@ -313,14 +313,10 @@ impl Kms {
             .unwrap_or_else(|| under(self.root_keys.active()))
     }
 
-    /// Deletes expired imported material and import parameters, if any is due. Returns the keys
-    /// whose material expired.
-    pub(crate) async fn expire_imports(
-        &self,
-        keys: &[kms_core::key::KeyRecord],
-        now: u64,
-    ) -> KmsResult<Vec<String>> {
-        let due = keys.iter().any(|k| k.is_material_expired(now))
+    /// Deletes expired imported material (`material_expired`: a key's is) and import
+    /// parameters, if any is due. Returns the keys whose material expired.
+    pub(crate) async fn expire_imports(&self, material_expired: bool, now: u64) -> KmsResult<Vec<String>> {
+        let due = material_expired
             || Keys::new(&self.region.reader()).all_import_parameters()?.iter().any(|p| p.valid_to <= now);
         if !due {
             return Ok(Vec::new());
