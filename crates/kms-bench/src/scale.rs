@@ -44,8 +44,13 @@ pub async fn scale(kmsd: &Path, keys: u64, clients: usize) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let rss_started = region.resident_bytes(NODE)?;
-    for key in &sample {
+    // Resident memory after each doubling of the keys used, to tell per-key cost from a step.
+    let mut rss_warming = Vec::new();
+    for (i, key) in sample.iter().enumerate() {
         encrypt(client.clone(), key).await.with_context(|| format!("encrypting under {key}"))?;
+        if (i + 1).is_power_of_two() && i + 1 >= 64 {
+            rss_warming.push((i + 1, region.resident_bytes(NODE)?));
+        }
     }
     let rss_warm = region.resident_bytes(NODE)?;
     let disk = region.data_bytes(NODE)?;
@@ -60,6 +65,9 @@ pub async fn scale(kmsd: &Path, keys: u64, clients: usize) -> Result<()> {
     println!("  resident memory, all keys created {:>10.1} MiB", mib(rss_loaded));
     println!("  first Encrypt after SIGKILL+start {:>10.2} s", serving_in.as_secs_f64());
     println!("  resident memory after the restart {:>10.1} MiB", mib(rss_started));
+    for (used, rss) in rss_warming {
+        println!("  ... after Encrypt under {used:>5} keys {:>10.1} MiB", mib(rss));
+    }
     println!("  ... after Encrypt under {} keys {:>10.1} MiB", sample.len(), mib(rss_warm));
     println!("  data directory                    {:>10.1} MiB", mib(disk));
     Ok(())
