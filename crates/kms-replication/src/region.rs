@@ -141,8 +141,9 @@ impl Region {
             .map_err(|e| ReplicationError::storage("reading the committed index", e))?;
         let (state_machine, started) = StateMachine::starting(db.clone(), app);
         let applied = state_machine
-            .last_applied()
+            .applied_meta()
             .map_err(|e| ReplicationError::storage("reading the last applied log id", e))?
+            .last_log_id
             .map(|id| id.index);
         let peers = Peers::new(config.node_id, config.tls.as_ref().map(|tls| tls.client.clone()));
         let raft = Raft::new(

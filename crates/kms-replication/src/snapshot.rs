@@ -95,7 +95,7 @@ pub(crate) fn stored_meta(db: &rocksdb::DB) -> io::Result<Option<SnapshotMeta>> 
 }
 
 /// How far the state in `view` goes: its last applied log id and membership.
-fn applied_meta(db: &rocksdb::DB, view: &rocksdb::Snapshot<'_>) -> io::Result<SnapshotMeta> {
+pub(crate) fn applied_meta(db: &rocksdb::DB, view: &rocksdb::Snapshot<'_>) -> io::Result<SnapshotMeta> {
     let meta_cf = db::cf(db, CF_SM_META)?;
     let read = |key: &[u8], what: &str| -> io::Result<Option<Vec<u8>>> {
         view.get_cf(meta_cf, key).map_err(|e| db::io_err(what, e))

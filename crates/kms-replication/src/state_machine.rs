@@ -103,11 +103,9 @@ impl StateMachine {
         (machine, started)
     }
 
-    /// The log id of the last entry whose effects are in the state.
-    pub(crate) fn last_applied(&self) -> io::Result<Option<LogId>> {
-        let applied: Option<Option<LogId>> =
-            db::get_meta(&self.db, CF_SM_META, KEY_LAST_APPLIED, "last applied log id")?;
-        Ok(applied.flatten())
+    /// How far the state goes: the last applied log id and the membership, read together.
+    pub(crate) fn applied_meta(&self) -> io::Result<SnapshotMeta> {
+        snapshot::applied_meta(&self.db, &self.db.snapshot())
     }
 
     /// Applies one entry and commits its effects with the new applied id; returns the response.
@@ -159,9 +157,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
-        let membership: Option<StoredMembership> =
-            db::get_meta(&self.db, CF_SM_META, KEY_MEMBERSHIP, "membership")?;
-        Ok((self.last_applied()?, membership.unwrap_or_default()))
+        let meta = self.applied_meta()?;
+        Ok((meta.last_log_id, meta.last_membership))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
