@@ -97,10 +97,9 @@ impl StateMachine {
     /// proportion to the number of keys. Should a snapshot be wanted for a follower in that
     /// instant, the network refuses to send empty data and openraft asks again.
     pub(crate) fn starting(db: Db, app: Arc<dyn StateMachineApp>) -> (Self, Started) {
-        let machine = Self::new(db, app);
-        machine.starting.store(true, Ordering::Release);
-        let started = Started(machine.starting.clone());
-        (machine, started)
+        let starting = Arc::new(AtomicBool::new(true));
+        let machine = Self { starting: starting.clone(), ..Self::new(db, app) };
+        (machine, Started(starting))
     }
 
     /// How far the state goes: the last applied log id and the membership, read together.
