@@ -344,7 +344,9 @@ pub(crate) fn reply_to_pb(result: Result<MembershipView, ReplicationError>) -> p
             learners: view.learners.into_iter().collect(),
             leader_id: view.leader_id,
         }),
-        Err(ReplicationError::NotLeader { leader_id, .. }) => R::NotLeader(pb::NotLeader { leader_id }),
+        Err(ReplicationError::NotLeader { leader_id, .. }) => {
+            R::NotLeader(pb::NotLeader { leader_id, lease_expired: false })
+        }
         Err(e) => {
             let kind = match &e {
                 ReplicationError::Invalid { .. } => "invalid",

@@ -2,48 +2,75 @@
 //! leader over the Raft transport (`Forward`, `ReadIndex`) and wait until this node has applied
 //! the result, so the node that answers the client can read its own write.
 //!
-//! A proposal is retried at most once after a leader change. A leader that cannot even be
-//! dialled (it crashed, and its followers have not noticed yet) counts as a leader change: the
-//! request waits for the region to elect another leader, within its deadline, instead of failing
-//! while the election is still running. A forward whose outcome is unknown (timeout, connection
-//! lost after sending) is *not* retried here; like a timed-out local write it may still commit,
-//! which is why KMS commands must be idempotent.
+//! A request the leader refused, or that never reached it (the leader cannot be dialled: it
+//! crashed, and its followers have not noticed yet), is tried again once the region shows another
+//! leader or a later term, for as long as the request's deadline allows: with two survivors racing
+//! through an election, a request may meet more than one refusing leader. A proposal whose outcome
+//! is unknown (timeout, connection lost after sending, its entry appended and then discarded by a
+//! leader change) is *not* retried here; like a timed-out local write it may still commit, which
+//! is why KMS commands must be idempotent.
 
 use std::time::Duration;
 
 use openraft::ReadPolicy;
-use openraft::errors::ClientWriteError;
+use openraft::async_runtime::WatchReceiver as _;
+use openraft::errors::{ClientWriteError, ForwardReason, ForwardToLeader};
 use tokio::time::Instant;
 use tonic::Code;
 
 use crate::error::ReplicationError;
 use crate::network::pb;
 use crate::region::{Region, wait_error};
-use crate::types::Command;
+use crate::types::{Command, TypeConfig};
 
-/// Why the node this node handed a request to did not take it.
+/// Why the node this node handed a request to did not take it. Either way it never acted on the
+/// request, so trying again cannot apply a command twice.
 enum Refusal {
-    /// The node asked is not the leader (any more); try again after the leader changes.
+    /// The node asked is not the leader (any more), or is handing leadership over.
     NotLeader(Option<u64>),
-    /// The node asked could not be dialled, so it never saw the request; try again once the
-    /// region has another leader.
+    /// The node asked leads, but takes no request until a quorum confirms its lease: it was just
+    /// elected, or is cut off from its followers. It is asked again after a pause.
+    LeaseExpired,
+    /// The node asked could not be dialled, so it never saw the request.
     Unreachable,
 }
 
-/// The one leader change a request may ride out, shared by proposals and read barriers.
+impl Refusal {
+    fn of(not_leader: pb::NotLeader) -> Self {
+        if not_leader.lease_expired { Self::LeaseExpired } else { Self::NotLeader(not_leader.leader_id) }
+    }
+}
+
+/// How long a request waits before asking again a leader whose lease is not confirmed (about one
+/// heartbeat round trip on a LAN).
+const LEASE_PAUSE: Duration = Duration::from_millis(10);
+
+/// A leader that refused a request, and the term this node knew at the time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stale {
+    leader: u64,
+    term: u64,
+}
+
+impl Stale {
+    /// Whether `leader` in `term` is the leader that refused: it is asked again only once it
+    /// leads in a later term (it lost the election and won the next one, say).
+    fn names(&self, leader: u64, term: u64) -> bool {
+        leader == self.leader && term <= self.term
+    }
+}
+
+/// The leader changes a request rides out, shared by proposals and read barriers. Only the
+/// request's deadline bounds them; each retry first waits for the region to move past the leader
+/// that refused, so a retry never spins.
+#[derive(Default)]
 struct LeaderChanges {
-    left: u32,
-    /// The leader that refused or could not be reached: not asked again.
-    stale: Option<u64>,
+    stale: Option<Stale>,
 }
 
 impl LeaderChanges {
-    fn new() -> Self {
-        Self { left: 1, stale: None }
-    }
-
     /// The leader to hand the request to: the one Raft names (`named`) unless it is the stale
-    /// one, else the next one the region elects.
+    /// one, else the next one the region shows.
     async fn leader(
         &self,
         region: &Region,
@@ -51,30 +78,54 @@ impl LeaderChanges {
         deadline: Instant,
         doing: &'static str,
     ) -> Result<u64, ReplicationError> {
-        match named.filter(|l| Some(*l) != self.stale) {
+        let term = region.current_term();
+        match named.filter(|l| !self.stale.is_some_and(|s| s.names(*l, term))) {
             Some(leader) => Ok(leader),
             None => region.wait_for_leader(self.stale, deadline, doing).await,
         }
     }
 
-    /// After `leader`'s refusal: spends the leader change, or fails if it was spent.
-    fn refused(
+    /// After `leader`'s refusal: a leader still confirming its lease is asked again after a
+    /// pause; any other is not asked again in the current term.
+    async fn refused(
         &mut self,
         region: &Region,
         leader: u64,
         refusal: Refusal,
+        deadline: Instant,
         doing: &'static str,
-    ) -> Result<(), ReplicationError> {
-        if self.left > 0 {
-            self.left -= 1;
-            self.stale = Some(leader);
-            return Ok(());
-        }
-        Err(match refusal {
-            Refusal::NotLeader(hint) => region.not_leader(hint, doing),
-            Refusal::Unreachable => region.unreachable(leader, doing),
-        })
+    ) {
+        let hint = match refusal {
+            Refusal::LeaseExpired => {
+                tracing::debug!(
+                    leader,
+                    doing,
+                    "the leader's lease is not confirmed; asking it again shortly"
+                );
+                return pause(deadline).await;
+            }
+            Refusal::NotLeader(hint) => hint,
+            Refusal::Unreachable => None,
+        };
+        let stale = Stale { leader, term: region.current_term() };
+        tracing::debug!(?stale, ?hint, doing, "the leader did not take the request; waiting for another one");
+        self.stale = Some(stale);
     }
+}
+
+/// Sleeps [`LEASE_PAUSE`], or until `deadline` if that comes first.
+async fn pause(deadline: Instant) {
+    tokio::time::sleep_until(deadline.min(Instant::now() + LEASE_PAUSE)).await;
+}
+
+/// The leader this node's own Raft named when it refused a request, or `None` when this node
+/// leads and only its lease is not confirmed yet (then it is asked again after a pause).
+async fn named_leader(fwd: &ForwardToLeader<TypeConfig>, deadline: Instant) -> Option<Option<u64>> {
+    if fwd.reason == ForwardReason::LeaseExpired {
+        pause(deadline).await;
+        return None;
+    }
+    Some(fwd.leader_id)
 }
 
 const PROPOSING: &str = "proposing a command";
@@ -85,7 +136,7 @@ impl Region {
     /// is applied on this node (a follower forwards it to the leader, then waits to apply it).
     pub async fn propose(&self, command: Vec<u8>) -> Result<Vec<u8>, ReplicationError> {
         let deadline = Instant::now() + self.inner.config.request_timeout();
-        let mut changes = LeaderChanges::new();
+        let mut changes = LeaderChanges::default();
         loop {
             let written =
                 tokio::time::timeout_at(deadline, self.inner.raft.client_write(Command(command.clone())))
@@ -94,7 +145,10 @@ impl Region {
             let fwd = match written {
                 Ok(resp) => return Ok(resp.data.0),
                 Err(e) => match e.api_error() {
-                    Some(ClientWriteError::ForwardToLeader(fwd)) => fwd.leader_id,
+                    Some(ClientWriteError::ForwardToLeader(fwd)) => match named_leader(fwd, deadline).await {
+                        Some(named) => named,
+                        None => continue,
+                    },
                     Some(ClientWriteError::LogEntryDiscarded(fwd)) => {
                         // Outcome unknown: do not propose a second copy.
                         return Err(self.not_leader(fwd.leader_id, PROPOSING));
@@ -104,11 +158,13 @@ impl Region {
             };
             let leader = changes.leader(self, fwd, deadline, PROPOSING).await?;
             if leader == self.node_id() {
+                // The metrics name this node while its Raft refused: they lag; look again shortly.
+                pause(deadline).await;
                 continue;
             }
             match self.forward(leader, &command, deadline).await? {
                 Ok(response) => return Ok(response),
-                Err(refusal) => changes.refused(self, leader, refusal, PROPOSING)?,
+                Err(refusal) => changes.refused(self, leader, refusal, deadline, PROPOSING).await,
             }
         }
     }
@@ -118,7 +174,7 @@ impl Region {
     /// followed by a wait for the local state machine.
     pub async fn sync_reads(&self) -> Result<(), ReplicationError> {
         let deadline = Instant::now() + self.inner.config.request_timeout();
-        let mut changes = LeaderChanges::new();
+        let mut changes = LeaderChanges::default();
         loop {
             let local =
                 tokio::time::timeout_at(deadline, self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex))
@@ -127,17 +183,22 @@ impl Region {
             let fwd = match local {
                 Ok(_) => return Ok(()),
                 Err(e) => match e.forward_to_leader() {
-                    Some(fwd) => fwd.leader_id,
+                    Some(fwd) => match named_leader(fwd, deadline).await {
+                        Some(named) => named,
+                        None => continue,
+                    },
                     None => return Err(self.unavailable(SYNCING, e)),
                 },
             };
             let leader = changes.leader(self, fwd, deadline, SYNCING).await?;
             if leader == self.node_id() {
+                // The metrics name this node while its Raft refused: they lag; look again shortly.
+                pause(deadline).await;
                 continue;
             }
             match self.remote_read_index(leader, deadline).await? {
                 Ok(index) => return self.wait_applied(index, deadline, SYNCING).await,
-                Err(refusal) => changes.refused(self, leader, refusal, SYNCING)?,
+                Err(refusal) => changes.refused(self, leader, refusal, deadline, SYNCING).await,
             }
         }
     }
@@ -163,7 +224,9 @@ impl Region {
                 self.wait_applied(applied.log_index, deadline, PROPOSING).await?;
                 Ok(Ok(applied.response))
             }
-            Some(pb::forward_reply::Result::NotLeader(n)) => Ok(Err(Refusal::NotLeader(n.leader_id))),
+            Some(pb::forward_reply::Result::NotLeader(n)) => Ok(Err(Refusal::of(n))),
+            // Outcome unknown: do not propose a second copy.
+            Some(pb::forward_reply::Result::Discarded(n)) => Err(self.not_leader(n.leader_id, PROPOSING)),
             None => Err(self.bad_reply(leader, PROPOSING)),
         }
     }
@@ -184,7 +247,7 @@ impl Region {
         };
         match reply.result {
             Some(pb::read_index_reply::Result::ReadIndex(index)) => Ok(Ok(index)),
-            Some(pb::read_index_reply::Result::NotLeader(n)) => Ok(Err(Refusal::NotLeader(n.leader_id))),
+            Some(pb::read_index_reply::Result::NotLeader(n)) => Ok(Err(Refusal::of(n))),
             None => Err(self.bad_reply(leader, SYNCING)),
         }
     }
@@ -244,27 +307,23 @@ impl Region {
             .map_err(|e| wait_error(e, doing, budget))
     }
 
-    /// Waits until a leader other than `not` is known.
+    /// Waits until a leader is known that is not the `stale` one.
     pub(crate) async fn wait_for_leader(
         &self,
-        not: Option<u64>,
+        stale: Option<Stale>,
         deadline: Instant,
         doing: &'static str,
     ) -> Result<u64, ReplicationError> {
         let metrics = self
             .wait_until_known(deadline, doing, "a leader", |m| {
-                m.current_leader.is_some() && m.current_leader != not
+                m.current_leader.is_some_and(|l| !stale.is_some_and(|s| s.names(l, m.current_term)))
             })
             .await?;
         metrics.current_leader.ok_or(ReplicationError::NoLeader { node_id: self.node_id(), doing })
     }
 
-    fn unreachable(&self, leader: u64, doing: &'static str) -> ReplicationError {
-        ReplicationError::Transport {
-            peer: leader,
-            doing,
-            message: "the leader cannot be dialled".to_string(),
-        }
+    fn current_term(&self) -> u64 {
+        self.inner.raft.metrics().borrow_watched().current_term
     }
 
     fn timeout(&self, doing: &'static str) -> ReplicationError {
@@ -309,4 +368,26 @@ fn never_connected(status: &tonic::Status) -> bool {
 
 pub(crate) fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leader_that_refused_is_asked_again_only_in_a_later_term() {
+        let stale = Stale { leader: 3, term: 2 };
+        assert!(stale.names(3, 2));
+        assert!(stale.names(3, 1), "metrics that lag behind the refusal still name it");
+        assert!(!stale.names(3, 3), "re-elected in a later term");
+        assert!(!stale.names(2, 2), "another leader");
+    }
+
+    #[test]
+    fn a_leader_confirming_its_lease_is_told_apart_from_a_follower() {
+        let lease = Refusal::of(pb::NotLeader { leader_id: None, lease_expired: true });
+        assert!(matches!(lease, Refusal::LeaseExpired));
+        let follower = Refusal::of(pb::NotLeader { leader_id: Some(2), lease_expired: false });
+        assert!(matches!(follower, Refusal::NotLeader(Some(2))));
+    }
 }

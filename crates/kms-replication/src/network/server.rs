@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use openraft::ReadPolicy;
+use openraft::errors::{ClientWriteError, ForwardReason, ForwardToLeader};
 use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument as _;
@@ -13,7 +14,7 @@ use tracing::Instrument as _;
 use super::pb::raft_service_server::{RaftService, RaftServiceServer};
 use super::{MAX_SNAPSHOT_BYTES, from_json, pb, to_json};
 use crate::network::client::MAX_MESSAGE_BYTES;
-use crate::types::{Command, Raft, Snapshot, SnapshotMeta, Vote};
+use crate::types::{Command, Raft, Snapshot, SnapshotMeta, TypeConfig, Vote};
 
 /// Serves one node's Raft RPCs.
 pub(crate) struct RaftServer {
@@ -46,8 +47,8 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Status> {
     from_json(bytes).map_err(Status::invalid_argument)
 }
 
-fn not_leader(leader_id: Option<u64>) -> pb::NotLeader {
-    pb::NotLeader { leader_id }
+fn not_leader(fwd: &ForwardToLeader<TypeConfig>) -> pb::NotLeader {
+    pb::NotLeader { leader_id: fwd.leader_id, lease_expired: fwd.reason == ForwardReason::LeaseExpired }
 }
 
 /// Reads a whole snapshot stream: one header, then data chunks adding up to `total_len`.
@@ -96,9 +97,14 @@ impl RaftServer {
                     log_index: resp.log_id.index,
                 })
             }
-            Err(e) => match e.forward_to_leader() {
-                Some(fwd) => pb::forward_reply::Result::NotLeader(not_leader(fwd.leader_id)),
-                None => return Err(Status::unavailable(format!("forwarded proposal failed: {e}"))),
+            Err(e) => match e.api_error() {
+                Some(ClientWriteError::ForwardToLeader(fwd)) => {
+                    pb::forward_reply::Result::NotLeader(not_leader(fwd))
+                }
+                Some(ClientWriteError::LogEntryDiscarded(fwd)) => {
+                    pb::forward_reply::Result::Discarded(not_leader(fwd))
+                }
+                _ => return Err(Status::unavailable(format!("forwarded proposal failed: {e}"))),
             },
         };
         Ok(Response::new(pb::ForwardReply { result: Some(result) }))
@@ -113,7 +119,7 @@ impl RaftServer {
         let result = match linearizer {
             Ok(linearizer) => pb::read_index_reply::Result::ReadIndex(linearizer.read_log_id().index()),
             Err(e) => match e.forward_to_leader() {
-                Some(fwd) => pb::read_index_reply::Result::NotLeader(not_leader(fwd.leader_id)),
+                Some(fwd) => pb::read_index_reply::Result::NotLeader(not_leader(fwd)),
                 None => return Err(Status::unavailable(format!("read index failed: {e}"))),
             },
         };

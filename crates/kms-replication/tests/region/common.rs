@@ -64,6 +64,7 @@ pub fn config(node_id: u64, dir: &Path) -> RegionConfig {
 }
 
 pub async fn open(config: RegionConfig) -> Region {
+    log_to_test_output();
     Region::open(config, Arc::new(KvApp)).await.unwrap()
 }
 
@@ -90,5 +91,15 @@ pub async fn wait_status(
         }
         assert!(start.elapsed() < timeout, "timed out waiting for {what}: {status:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// With RUST_LOG set, the nodes' logs go to the test's captured output (shown when it fails).
+fn log_to_test_output() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
     }
 }
