@@ -1,11 +1,11 @@
 //! The log file: opened with `O_APPEND` (every write lands at the end, whatever else has the
 //! file open), created owner-only, and resumed from its last record after a restart.
 //!
-//! Durability: the writer appends a batch of records with one write and then `fdatasync`s
-//! ([`AuditFile::sync`]) before it takes the next batch. A request does not wait for that (only
-//! for a place in the queue), so a crash of the process or the machine loses at most the records
-//! still queued or in the batch being written; it never leaves a hole in the chain, and a partly
-//! written last line is found at the next start (see [`AuditFile::open`]).
+//! Durability: the writer appends what queued up with one write and then `fdatasync`s
+//! ([`AuditFile::sync`]), at most once every 10 ms. A request does not wait for that (only for a
+//! place in the queue), so a crash of the process or the machine loses at most the records still
+//! queued or in the batch being written, about the last 10 ms; it never leaves a hole in the
+//! chain, and a partly written last line is found at the next start (see [`AuditFile::open`]).
 
 use crate::chain::{ChainHead, record_hash};
 use crate::record::AuditRecord;
