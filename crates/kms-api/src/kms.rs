@@ -2,6 +2,7 @@
 //! state), the root key that seals key material, and the ARN scope. Operations live in `ops/`,
 //! one module per family; this module has what they share.
 
+use crate::derived_cache::DerivedCache;
 use crate::usage::UsageTracker;
 use crate::{convert, engine};
 use kms_core::command::{Command, CommandOutput, decode_result};
@@ -15,6 +16,9 @@ use kms_proto::v1 as pb;
 use kms_replication::{Region, ReplicationError};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Decoded key records kept at most (a few KB each); past it the cache starts over.
+const MAX_CACHED_KEYS: usize = 4096;
 
 /// Wall-clock time as the KMS sees it. Commands carry the proposer's reading, so replicas agree.
 pub trait Clock: Send + Sync + 'static {
@@ -47,6 +51,9 @@ pub struct Kms {
     pub(crate) policies: Arc<crate::authz::PolicyCache>,
     /// Unsealed material of recently used key versions (`unsealed.rs`).
     pub(crate) materials: Arc<crate::unsealed::MaterialCache>,
+    /// Decoded key records, each used only while its stored bytes are the ones it came from: a
+    /// cryptographic request reads the record's bytes but does not decode them again.
+    keys: Arc<DerivedCache<String, KeyRecord>>,
     /// Principals registered as integrated services ([`Kms::with_services`]).
     pub(crate) services: Arc<std::collections::BTreeSet<String>>,
     /// The other regions of the deployment ([`Kms::with_peer_regions`]).
@@ -85,6 +92,7 @@ impl Kms {
             throttle: None,
             policies: Arc::default(),
             materials: Arc::new(crate::unsealed::MaterialCache::new(crate::unsealed::MAX_CACHED_MATERIALS)),
+            keys: Arc::new(DerivedCache::new(MAX_CACHED_KEYS)),
             services: Arc::default(),
             peers: Arc::default(),
             deliveries: Arc::default(),
@@ -120,19 +128,36 @@ impl Kms {
 
     /// Reads a key by a caller's reference. A miss first waits for this node to catch up with the
     /// leader, so a key created a moment ago through another node is found.
-    pub(crate) async fn key(&self, key_id: &str, allow_alias: bool) -> KmsResult<KeyRecord> {
+    pub(crate) async fn key(&self, key_id: &str, allow_alias: bool) -> KmsResult<Arc<KeyRecord>> {
         let key_ref = self.scope.parse_key_ref(key_id, allow_alias)?;
         self.resolve(&key_ref).await
     }
 
-    pub(crate) async fn resolve(&self, key_ref: &KeyRef) -> KmsResult<KeyRecord> {
-        match Keys::new(&self.region.reader()).resolve(key_ref) {
+    /// The key a reference names, following an alias. A key this node does not have yet is
+    /// looked for again after a read barrier (it may have been created through another node).
+    pub(crate) async fn resolve(&self, key_ref: &KeyRef) -> KmsResult<Arc<KeyRecord>> {
+        match self.read_key(key_ref) {
             Err(err) if err.kind == kms_core::ErrorKind::NotFoundException => {
                 self.region.sync_reads().await.map_err(replication_error)?;
-                Keys::new(&self.region.reader()).resolve(key_ref)
+                self.read_key(key_ref)
             }
             other => other,
         }
+    }
+
+    fn read_key(&self, key_ref: &KeyRef) -> KmsResult<Arc<KeyRecord>> {
+        let reader = self.region.reader();
+        let keys = Keys::new(&reader);
+        let target;
+        let key_id = match key_ref {
+            KeyRef::Id(key_id) => key_id.as_str(),
+            KeyRef::Alias(alias_name) => {
+                target = keys.alias(alias_name)?.target_key_id;
+                target.as_str()
+            }
+        };
+        let bytes = keys.key_bytes(key_id)?;
+        self.keys.get_or_derive(key_id, &bytes, || kms_core::state::decode_key(&bytes))
     }
 
     /// Notes a successful cryptographic use of `key` for GetKeyLastUsage.

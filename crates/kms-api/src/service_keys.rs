@@ -35,7 +35,7 @@ impl Kms {
     /// The AWS managed key of `service` (`alias/aws/<service>`), created on first use: a
     /// symmetric key rotating yearly whose policy lets only the principal `service` use it.
     /// Creation is one replicated command, so nodes racing to create it end with one key.
-    pub async fn service_key(&self, service: &str) -> KmsResult<KeyRecord> {
+    pub async fn service_key(&self, service: &str) -> KmsResult<Arc<KeyRecord>> {
         validate_service_name(service)?;
         match self.resolve(&KeyRef::Alias(service_alias(service))).await {
             Err(err) if err.kind == ErrorKind::NotFoundException => {}
@@ -53,12 +53,12 @@ impl Kms {
         if key.key_id == proposed.key_id {
             tracing::info!(service, key_id = %key.key_id, "created the service's AWS managed key");
         }
-        Ok(key)
+        Ok(Arc::new(key))
     }
 
     /// The key `key_id` names for an encrypting operation of `caller`: a registered service
     /// naming its own `alias/aws/<service>` gets it created on first use.
-    pub(crate) async fn key_for(&self, key_id: &str, caller: &Caller) -> KmsResult<KeyRecord> {
+    pub(crate) async fn key_for(&self, key_id: &str, caller: &Caller) -> KmsResult<Arc<KeyRecord>> {
         match key_id.strip_prefix(SERVICE_ALIAS_PREFIX) {
             Some(service) if service == caller.principal && self.services.contains(service) => {
                 self.service_key(service).await

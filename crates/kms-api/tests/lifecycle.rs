@@ -129,8 +129,9 @@ async fn key_last_usage_is_replicated_by_the_maintenance_tick() {
     kms.region().shutdown().await.unwrap();
 }
 
-/// Material is cached between calls, but a key's state is read per call: a disabled key
-/// refuses to encrypt or sign at once, and serves again once enabled.
+/// Material and the decoded key record are cached between calls, but each call reads the key's
+/// stored record: a disabled key refuses to encrypt or sign at once, and serves again once
+/// enabled.
 #[tokio::test]
 async fn a_disabled_key_refuses_at_once_although_its_material_is_cached() {
     let dir = tempfile::tempdir().unwrap();

@@ -78,11 +78,11 @@ async fn first_use_creates_exactly_one_key_even_with_concurrent_callers() {
         .collect();
     let mut ids = Vec::new();
     for caller in callers {
-        ids.push(caller.await.unwrap().unwrap().key_id);
+        ids.push(caller.await.unwrap().unwrap().key_id.clone());
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "every caller got the same key: {ids:?}");
-    let again: KeyRecord = kms.service_key("kubernetes").await.unwrap();
+    let again: std::sync::Arc<KeyRecord> = kms.service_key("kubernetes").await.unwrap();
     assert_eq!(again.key_id, ids[0]);
 
     let keys = kms.list_keys(&user(), pb::ListKeysRequest::default()).await.unwrap().keys;
@@ -118,7 +118,7 @@ async fn users_see_an_aws_managed_key_with_yearly_rotation() {
 #[tokio::test]
 async fn management_is_refused_with_aws_exceptions_and_changes_nothing() {
     let (_dir, _clock, kms) = start().await;
-    let key_id = kms.service_key("kubernetes").await.unwrap().key_id;
+    let key_id = kms.service_key("kubernetes").await.unwrap().key_id.clone();
     let before = snapshot(&kms, &key_id).await;
     let id = || key_id.clone();
 
@@ -254,7 +254,7 @@ async fn the_key_rotates_automatically_after_a_year() {
     clock.advance_days(1);
     assert_eq!(kms.run_maintenance().await.1, 1, "rotated once, after 365 days");
     let rotated = kms.service_key("kubernetes").await.unwrap();
-    assert_eq!((rotated.key_id, rotated.materials.len()), (key.key_id, 2));
+    assert_eq!((rotated.key_id.clone(), rotated.materials.len()), (key.key_id.clone(), 2));
 }
 
 #[tokio::test]

@@ -88,6 +88,11 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> 
         .map_err(|err| KmsError::internal(format!("stored {what} record is corrupt: {err}")))
 }
 
+/// Decodes a key record's stored bytes ([`Keys::key_bytes`]).
+pub fn decode_key(bytes: &[u8]) -> KmsResult<KeyRecord> {
+    decode("key", bytes)
+}
+
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serializing plain structs of strings, numbers and maps with string keys cannot fail.
     serde_json::to_vec(value).unwrap_or_default()
@@ -104,11 +109,19 @@ impl<'a, S: StateRead + ?Sized> Keys<'a, S> {
     }
 
     pub fn get_key(&self, key_id: &str) -> KmsResult<Option<KeyRecord>> {
-        self.state.get(&key_key(key_id))?.map(|bytes| decode("key", &bytes)).transpose()
+        self.state.get(&key_key(key_id))?.map(|bytes| decode_key(&bytes)).transpose()
     }
 
     pub fn key(&self, key_id: &str) -> KmsResult<KeyRecord> {
-        self.get_key(key_id)?.ok_or_else(|| KmsError::not_found(format!("Key '{key_id}' does not exist")))
+        decode_key(&self.key_bytes(key_id)?)
+    }
+
+    /// The stored bytes of a key record, undecoded (for callers that cache the decoded record
+    /// while these bytes stay the same; [`decode_key`] decodes them).
+    pub fn key_bytes(&self, key_id: &str) -> KmsResult<Vec<u8>> {
+        self.state
+            .get(&key_key(key_id))?
+            .ok_or_else(|| KmsError::not_found(format!("Key '{key_id}' does not exist")))
     }
 
     pub fn get_alias(&self, alias_name: &str) -> KmsResult<Option<AliasRecord>> {

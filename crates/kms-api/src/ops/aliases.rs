@@ -12,6 +12,7 @@ use kms_core::key::KeyRecord;
 use kms_core::policy::Action;
 use kms_core::state::{AliasRecord, Keys};
 use kms_proto::v1 as pb;
+use std::sync::Arc;
 
 impl Kms {
     pub async fn create_alias(
@@ -25,7 +26,7 @@ impl Kms {
         self.authorize(&target, &Authz::new(caller, Action::CreateAlias)).await?;
         let command = Command::CreateAlias {
             alias_name: req.alias_name,
-            target_key_id: target.key_id,
+            target_key_id: target.key_id.clone(),
             now: self.now(),
         };
         self.propose(command).await?;
@@ -46,7 +47,7 @@ impl Kms {
         self.authorize(&target, &Authz::new(caller, Action::UpdateAlias)).await?;
         let command = Command::UpdateAlias {
             alias_name: req.alias_name,
-            target_key_id: target.key_id,
+            target_key_id: target.key_id.clone(),
             now: self.now(),
         };
         self.propose(command).await?;
@@ -91,7 +92,7 @@ impl Kms {
     }
 
     /// The key an existing alias points at (NotFoundException for an unknown alias).
-    async fn alias_target(&self, alias_name: &str) -> KmsResult<KeyRecord> {
+    async fn alias_target(&self, alias_name: &str) -> KmsResult<Arc<KeyRecord>> {
         self.resolve(&KeyRef::Alias(alias_name.to_string())).await
     }
 

@@ -19,6 +19,7 @@ use kms_core::{KmsError, KmsResult};
 use kms_crypto::asymmetric as asym;
 use kms_crypto::{EncryptionContext, SecretBytes};
 use kms_proto::v1 as pb;
+use std::sync::Arc;
 
 const MAX_PEER_PUBLIC_KEY: usize = 8192;
 
@@ -61,7 +62,12 @@ fn signing_input(algorithm: SigningAlgorithm, raw_type: i32, message: &[u8]) -> 
 
 impl Kms {
     /// A key for an asymmetric operation, gated on authorization, state, usage and family.
-    async fn asymmetric_key(&self, key_id: &str, usage: KeyUsage, authz: &Authz<'_>) -> KmsResult<KeyRecord> {
+    async fn asymmetric_key(
+        &self,
+        key_id: &str,
+        usage: KeyUsage,
+        authz: &Authz<'_>,
+    ) -> KmsResult<Arc<KeyRecord>> {
         let operation = authz.operation();
         let key = self.key(key_id, true).await?;
         self.authorize(&key, authz).await?;
@@ -89,7 +95,7 @@ impl Kms {
         let metadata = self.metadata(&key);
         Ok(pb::GetPublicKeyResponse {
             key_id: metadata.arn,
-            public_key: key.public_key,
+            public_key: key.public_key.clone(),
             customer_master_key_spec: metadata.customer_master_key_spec,
             key_spec: metadata.key_spec,
             key_usage: metadata.key_usage,
@@ -204,7 +210,7 @@ impl Kms {
         ctx: &EncryptionContext,
         dry_run: Option<bool>,
         authz: Authz<'_>,
-    ) -> KmsResult<(KeyRecord, KeySpec, SecretBytes, Vec<u8>, Vec<u8>, String)> {
+    ) -> KmsResult<(Arc<KeyRecord>, KeySpec, SecretBytes, Vec<u8>, Vec<u8>, String)> {
         let pair_spec = pb::DataKeyPairSpec::try_from(raw_spec)
             .ok()
             .and_then(|spec| spec.aws_name())

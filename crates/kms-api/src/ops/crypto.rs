@@ -113,7 +113,12 @@ fn aes_key(material: &SecretBytes) -> KmsResult<&[u8; 32]> {
 
 impl Kms {
     /// A key the caller may use as `authz` asks and that may encrypt and decrypt right now.
-    async fn encryption_key(&self, key_id: &str, operation: &str, authz: &Authz<'_>) -> KmsResult<KeyRecord> {
+    async fn encryption_key(
+        &self,
+        key_id: &str,
+        operation: &str,
+        authz: &Authz<'_>,
+    ) -> KmsResult<Arc<KeyRecord>> {
         let key = self.key_for(key_id, authz.caller()).await?;
         self.authorize(&key, authz).await?;
         check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
@@ -157,7 +162,7 @@ impl Kms {
         algorithm: Option<EncryptionAlgorithm>,
         operation: &str,
         authz: &Authz<'_>,
-    ) -> KmsResult<(KeyRecord, SecretBytes, String, EncryptionAlgorithm)> {
+    ) -> KmsResult<(Arc<KeyRecord>, SecretBytes, String, EncryptionAlgorithm)> {
         check_blob_len("ciphertextBlob", blob, MAX_CIPHERTEXT)?;
         // The caller's key is read once and handed on, not looked up again by the blob path.
         let expected = match key_id {
@@ -181,12 +186,12 @@ impl Kms {
     /// Decrypts raw RSA-OAEP ciphertext with `key` (asymmetric ciphertext names no key).
     fn decrypt_rsa(
         &self,
-        key: KeyRecord,
+        key: Arc<KeyRecord>,
         blob: &[u8],
         context: &EncryptionContext,
         algorithm: Option<EncryptionAlgorithm>,
         operation: &str,
-    ) -> KmsResult<(KeyRecord, SecretBytes, String, EncryptionAlgorithm)> {
+    ) -> KmsResult<(Arc<KeyRecord>, SecretBytes, String, EncryptionAlgorithm)> {
         check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
         let algorithm = asymmetric_algorithm(&key, algorithm, context)?;
         let material = key.current_material()?;
@@ -202,7 +207,7 @@ impl Kms {
         &self,
         key_id: &str,
         authz: &Authz<'_>,
-    ) -> KmsResult<KeyRecord> {
+    ) -> KmsResult<Arc<KeyRecord>> {
         let operation = authz.operation();
         let key = self.encryption_key(key_id, operation, authz).await?;
         if key.key_spec.family() != KeyFamily::Symmetric {
@@ -231,7 +236,7 @@ impl Kms {
 
     /// The key a blob names. A well-formed blob naming a key we do not have is reported, as AWS
     /// does, as an invalid ciphertext.
-    async fn blob_key(&self, key_id: &str) -> KmsResult<KeyRecord> {
+    async fn blob_key(&self, key_id: &str) -> KmsResult<Arc<KeyRecord>> {
         match self.key(key_id, false).await {
             Err(err) if err.kind == ErrorKind::NotFoundException => Err(KmsError::invalid_ciphertext(
                 "ciphertext refers to a key that does not exist in this region",
@@ -246,10 +251,10 @@ impl Kms {
         &self,
         blob: &[u8],
         context: &EncryptionContext,
-        expected: Option<KeyRecord>,
+        expected: Option<Arc<KeyRecord>>,
         operation: &str,
         authz: &Authz<'_>,
-    ) -> KmsResult<(KeyRecord, SecretBytes, String)> {
+    ) -> KmsResult<(Arc<KeyRecord>, SecretBytes, String)> {
         let header = kms_crypto::parse_header(blob).map_err(crypto_error)?;
         let (key, expected) = match expected {
             Some(expected) if expected.key_id == header.key_id => (expected, None),
@@ -388,7 +393,7 @@ impl Kms {
         ctx: &EncryptionContext,
         dry_run: Option<bool>,
         authz: &Authz<'_>,
-    ) -> KmsResult<(KeyRecord, SecretBytes, Vec<u8>, String)> {
+    ) -> KmsResult<(Arc<KeyRecord>, SecretBytes, Vec<u8>, String)> {
         let spec = enum_in::<pb::DataKeySpec, DataKeySpec>("KeySpec", key_spec)?;
         let len = match (spec, number_of_bytes) {
             (Some(_), Some(_)) => {
@@ -476,7 +481,7 @@ impl Kms {
         algorithm_raw: i32,
         message: &[u8],
         authz: Authz<'a>,
-    ) -> KmsResult<(KeyRecord, MacAlgorithm, Arc<Unsealed>)> {
+    ) -> KmsResult<(Arc<KeyRecord>, MacAlgorithm, Arc<Unsealed>)> {
         check_blob_len("message", message, MAX_PLAINTEXT)?;
         let algorithm = enum_in::<pb::MacAlgorithmSpec, MacAlgorithm>("MacAlgorithm", algorithm_raw)?
             .ok_or_else(|| KmsError::validation("MacAlgorithm is required"))?;

@@ -29,7 +29,7 @@ impl Kms {
         let key = self.key(&req.key_id, false).await?;
         self.authorize(&key, &Authz::new(caller, Action::GetKeyPolicy)).await?;
         check_policy_name(req.policy_name.as_deref())?;
-        let policy = key.policy.unwrap_or_else(|| default_policy(&self.scope));
+        let policy = key.policy.clone().unwrap_or_else(|| default_policy(&self.scope));
         Ok(pb::GetKeyPolicyResponse { policy, policy_name: DEFAULT_POLICY_NAME.into() })
     }
 
