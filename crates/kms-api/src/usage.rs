@@ -22,11 +22,19 @@ impl UsageTracker {
     }
 
     pub(crate) fn record(&self, key_id: &str, operation: &str, at: UnixMillis) {
-        let key_use = KeyUse { key_id: key_id.to_string(), operation: operation.to_string(), at };
         let mut pending = self.lock();
-        match pending.get(key_id) {
+        match pending.get_mut(key_id) {
             Some(existing) if existing.at > at => {}
-            _ => {
+            // Every cryptographic request lands here: update in place, allocating nothing when
+            // the operation is the one already noted.
+            Some(existing) => {
+                existing.at = at;
+                if existing.operation != operation {
+                    existing.operation = operation.to_string();
+                }
+            }
+            None => {
+                let key_use = KeyUse { key_id: key_id.to_string(), operation: operation.to_string(), at };
                 pending.insert(key_id.to_string(), key_use);
             }
         }

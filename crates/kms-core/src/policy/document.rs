@@ -100,6 +100,11 @@ impl PolicyDocument {
         Ok(Self { statements })
     }
 
+    /// Whether any statement has a condition, and so reads the request's context.
+    pub fn has_conditions(&self) -> bool {
+        self.statements.iter().any(|statement| !statement.conditions.is_empty())
+    }
+
     /// Evaluates `request`: a matching Deny statement denies explicitly, else a matching Allow
     /// allows, else the request is implicitly denied.
     pub fn evaluate(&self, request: &Request<'_>) -> Decision {
