@@ -14,14 +14,14 @@ use std::time::Duration;
 
 use openraft::ReadPolicy;
 use openraft::async_runtime::WatchReceiver as _;
-use openraft::errors::{ClientWriteError, ForwardReason, ForwardToLeader};
+use openraft::errors::ClientWriteError;
 use tokio::time::Instant;
 use tonic::Code;
 
 use crate::error::ReplicationError;
 use crate::network::pb;
 use crate::region::{Region, wait_error};
-use crate::types::{Command, TypeConfig};
+use crate::types::Command;
 
 /// Why the node this node handed a request to did not take it. Either way it never acted on the
 /// request, so trying again cannot apply a command twice.
@@ -69,20 +69,27 @@ struct LeaderChanges {
 }
 
 impl LeaderChanges {
-    /// The leader to hand the request to: the one Raft names (`named`) unless it is the stale
-    /// one, else the next one the region shows.
-    async fn leader(
+    /// The other node to hand the request to: the one Raft names (`named`) unless it is the
+    /// stale one, else the next one the region shows. `None` when that is this node: its Raft
+    /// refused although its metrics name it leader (just elected, its lease not confirmed yet,
+    /// or the metrics lag), so the caller asks its own Raft again after a pause.
+    async fn remote_leader(
         &self,
         region: &Region,
         named: Option<u64>,
         deadline: Instant,
         doing: &'static str,
-    ) -> Result<u64, ReplicationError> {
+    ) -> Result<Option<u64>, ReplicationError> {
         let term = region.current_term();
-        match named.filter(|l| !self.stale.is_some_and(|s| s.names(*l, term))) {
-            Some(leader) => Ok(leader),
-            None => region.wait_for_leader(self.stale, deadline, doing).await,
+        let leader = match named.filter(|l| !self.stale.is_some_and(|s| s.names(*l, term))) {
+            Some(leader) => leader,
+            None => region.wait_for_leader(self.stale, deadline, doing).await?,
+        };
+        if leader == region.node_id() {
+            pause(deadline).await;
+            return Ok(None);
         }
+        Ok(Some(leader))
     }
 
     /// After `leader`'s refusal: a leader still confirming its lease is asked again after a
@@ -118,16 +125,6 @@ async fn pause(deadline: Instant) {
     tokio::time::sleep_until(deadline.min(Instant::now() + LEASE_PAUSE)).await;
 }
 
-/// The leader this node's own Raft named when it refused a request, or `None` when this node
-/// leads and only its lease is not confirmed yet (then it is asked again after a pause).
-async fn named_leader(fwd: &ForwardToLeader<TypeConfig>, deadline: Instant) -> Option<Option<u64>> {
-    if fwd.reason == ForwardReason::LeaseExpired {
-        pause(deadline).await;
-        return None;
-    }
-    Some(fwd.leader_id)
-}
-
 const PROPOSING: &str = "proposing a command";
 const SYNCING: &str = "waiting for a linearizable read barrier";
 
@@ -145,10 +142,7 @@ impl Region {
             let fwd = match written {
                 Ok(resp) => return Ok(resp.data.0),
                 Err(e) => match e.api_error() {
-                    Some(ClientWriteError::ForwardToLeader(fwd)) => match named_leader(fwd, deadline).await {
-                        Some(named) => named,
-                        None => continue,
-                    },
+                    Some(ClientWriteError::ForwardToLeader(fwd)) => fwd.leader_id,
                     Some(ClientWriteError::LogEntryDiscarded(fwd)) => {
                         // Outcome unknown: do not propose a second copy.
                         return Err(self.not_leader(fwd.leader_id, PROPOSING));
@@ -156,12 +150,9 @@ impl Region {
                     _ => return Err(ReplicationError::fatal(PROPOSING, e)),
                 },
             };
-            let leader = changes.leader(self, fwd, deadline, PROPOSING).await?;
-            if leader == self.node_id() {
-                // The metrics name this node while its Raft refused: they lag; look again shortly.
-                pause(deadline).await;
+            let Some(leader) = changes.remote_leader(self, fwd, deadline, PROPOSING).await? else {
                 continue;
-            }
+            };
             match self.forward(leader, &command, deadline).await? {
                 Ok(response) => return Ok(response),
                 Err(refusal) => changes.refused(self, leader, refusal, deadline, PROPOSING).await,
@@ -183,19 +174,13 @@ impl Region {
             let fwd = match local {
                 Ok(_) => return Ok(()),
                 Err(e) => match e.forward_to_leader() {
-                    Some(fwd) => match named_leader(fwd, deadline).await {
-                        Some(named) => named,
-                        None => continue,
-                    },
+                    Some(fwd) => fwd.leader_id,
                     None => return Err(self.unavailable(SYNCING, e)),
                 },
             };
-            let leader = changes.leader(self, fwd, deadline, SYNCING).await?;
-            if leader == self.node_id() {
-                // The metrics name this node while its Raft refused: they lag; look again shortly.
-                pause(deadline).await;
+            let Some(leader) = changes.remote_leader(self, fwd, deadline, SYNCING).await? else {
                 continue;
-            }
+            };
             match self.remote_read_index(leader, deadline).await? {
                 Ok(index) => return self.wait_applied(index, deadline, SYNCING).await,
                 Err(refusal) => changes.refused(self, leader, refusal, deadline, SYNCING).await,
