@@ -148,16 +148,9 @@ impl Kms {
     fn read_key(&self, key_ref: &KeyRef) -> KmsResult<Arc<KeyRecord>> {
         let reader = self.region.reader();
         let keys = Keys::new(&reader);
-        let target;
-        let key_id = match key_ref {
-            KeyRef::Id(key_id) => key_id.as_str(),
-            KeyRef::Alias(alias_name) => {
-                target = keys.alias(alias_name)?.target_key_id;
-                target.as_str()
-            }
-        };
-        let bytes = keys.key_bytes(key_id)?;
-        self.keys.get_or_derive(key_id, &bytes, || kms_core::state::decode_key(&bytes))
+        let key_id = keys.resolve_id(key_ref)?;
+        let bytes = keys.key_bytes(&key_id)?;
+        self.keys.get_or_derive(key_id.as_ref(), &bytes, || kms_core::state::decode_key(&bytes))
     }
 
     /// Notes a successful cryptographic use of `key` for GetKeyLastUsage.

@@ -8,6 +8,7 @@ use crate::ids::KeyRef;
 use crate::key::{ImportParameters, KeyRecord, UnixMillis};
 use crate::store::{StateRead, StateWrite};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 const KEY_PREFIX: &[u8] = b"k/";
 const ALIAS_PREFIX: &[u8] = b"a/";
@@ -135,13 +136,16 @@ impl<'a, S: StateRead + ?Sized> Keys<'a, S> {
 
     /// The key a reference names, following an alias.
     pub fn resolve(&self, key_ref: &KeyRef) -> KmsResult<KeyRecord> {
-        match key_ref {
-            KeyRef::Id(key_id) => self.key(key_id),
-            KeyRef::Alias(alias_name) => {
-                let alias = self.alias(alias_name)?;
-                self.key(&alias.target_key_id)
-            }
-        }
+        self.key(&self.resolve_id(key_ref)?)
+    }
+
+    /// The id of the key a reference names, following an alias (NotFoundException for an
+    /// unknown alias; the key itself is not read).
+    pub fn resolve_id<'r>(&self, key_ref: &'r KeyRef) -> KmsResult<Cow<'r, str>> {
+        Ok(match key_ref {
+            KeyRef::Id(key_id) => Cow::Borrowed(key_id.as_str()),
+            KeyRef::Alias(alias_name) => Cow::Owned(self.alias(alias_name)?.target_key_id),
+        })
     }
 
     pub fn list_keys(&self, marker: Option<&str>, limit: usize) -> KmsResult<Page<KeyRecord>> {
@@ -205,7 +209,7 @@ impl<'a, S: StateRead + ?Sized> Keys<'a, S> {
             // The smallest key after `last`: where the next page starts.
             start = [last.as_slice(), &[0]].concat();
             for (_, value) in &entries {
-                visit(decode("key", value)?);
+                visit(decode_key(value)?);
             }
             if entries.len() < KEY_PAGE {
                 return Ok(());
