@@ -5,7 +5,7 @@
 //! with the node a voter and nothing else changed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kms_e2e::{Cluster, admin_pb};
+use kms_e2e::{Cluster, admin_pb, eventually};
 use kms_proto::v1 as pb;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -58,7 +58,10 @@ async fn a_node_with_join_endpoints_becomes_a_voter_and_stays_one() {
     wait_voters(&cluster, 1, &[1, 2, 3, 4], Duration::from_secs(60)).await;
     cluster.wait_converged(&[1, 2, 3, 4], Duration::from_secs(30)).await;
     serves(&cluster, 4, &key_id, &blob, &plaintext).await;
-    assert!(cluster.node(4).log_text().contains("joined the region as a voter"));
+    // The promotion commits (and node 1 reports it) before node 4's join call returns and says so.
+    let node4 = cluster.node(4);
+    let said = || async { node4.log_text().contains("joined the region as a voter").then_some(()) };
+    eventually("node 4 to log that it joined as a voter", Duration::from_secs(10), said).await;
 
     // Restarted, it sees itself a voter in its own state and asks nobody.
     cluster.node_mut(4).kill();

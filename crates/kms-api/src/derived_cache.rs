@@ -31,7 +31,8 @@ impl<K: Hash + Eq, V> DerivedCache<K, V> {
     /// The value derived from `source` for `key`: the cached one if it was derived from these
     /// very bytes, else `derive()`'s, which is then cached. `derive` runs without the lock held,
     /// so two callers missing at once may both derive; the second insert wins.
-    /// A hit costs no allocation: `key` is borrowed and only owned on insert.
+    /// `key` is borrowed and only owned on insert, so a hit allocates nothing beyond what the
+    /// caller spent building `key`.
     pub(crate) fn get_or_derive<Q, E>(
         &self,
         key: &Q,

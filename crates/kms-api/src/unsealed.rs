@@ -28,6 +28,7 @@ pub(crate) enum Unsealed {
     Private(PrivateKey),
 }
 
+/// Keyed by key id and material version; a lookup builds that pair, one small allocation.
 pub(crate) type MaterialCache = DerivedCache<(String, u32), Unsealed>;
 
 /// Key versions held at most; beyond it the cache starts over. An entry is at most a few KiB
