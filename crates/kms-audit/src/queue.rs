@@ -25,10 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 pub const ANCHOR_EVERY: Duration = Duration::from_secs(60);
 /// ... and at least every this many records.
 pub const ANCHOR_EVERY_RECORDS: u64 = 10_000;
-/// Messages taken from the queue per call.
-const MAX_BATCH: usize = 512;
-/// Records written (and synced) together at most; the queue's own bound is the usual limit.
-const MAX_ROUND: usize = 8 * MAX_BATCH;
+/// Messages written (and synced) together at most; the queue's own bound is the usual limit.
+const MAX_ROUND: usize = 4096;
 /// The writer takes what queued up at most this often: one write and one `fdatasync` per round,
 /// however many records came in. Syncing each batch as soon as it arrived cost a sync, a thread
 /// wake-up and (on a virtual machine) a device exit per handful of records: measured, a fifth of
@@ -277,13 +275,8 @@ impl<A: Append> Writer<A> {
         // Reused between batches, so a busy writer stops allocating once it has grown.
         let mut batch = Vec::new();
         // Blocks only while the queue is empty; then takes everything queued, up to a round.
-        while receiver.blocking_recv_many(&mut messages, MAX_BATCH) > 0 {
+        while receiver.blocking_recv_many(&mut messages, MAX_ROUND) > 0 {
             let round = Instant::now();
-            while messages.len() < MAX_ROUND
-                && let Ok(message) = receiver.try_recv()
-            {
-                messages.push(message);
-            }
             batch.clear();
             let mut records = 0u64;
             let mut flushes = Vec::new();
