@@ -6,11 +6,11 @@
 
 use crate::kms::Kms;
 use crate::reseal::StaleMaterial;
-use kms_core::KmsResult;
 use kms_core::command::{Command, CommandOutput};
 use kms_core::key::{KeyRecord, UnixMillis};
 use kms_core::spec::RotationType;
 use kms_core::state::Keys;
+use kms_core::{KmsError, KmsResult};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -29,7 +29,13 @@ impl Kms {
             return (0, 0);
         }
         let now = self.now();
-        let survey = match self.survey_keys(now) {
+        // Reading every key takes time in proportion to their number (seconds for a million):
+        // on the blocking pool it does not hold up the requests of a runtime worker meanwhile.
+        let kms = self.clone();
+        let survey = tokio::task::spawn_blocking(move || kms.survey_keys(now))
+            .await
+            .unwrap_or_else(|err| Err(KmsError::internal(format!("maintenance survey task failed: {err}"))));
+        let survey = match survey {
             Ok(survey) => survey,
             Err(err) => {
                 tracing::warn!(error = %err, "reading keys for maintenance failed; will retry");

@@ -17,6 +17,7 @@
 
 mod admin;
 mod admin_service;
+mod codec;
 mod config;
 mod db;
 mod error;
@@ -41,3 +42,5 @@ pub use region::{NodeState, Region, RegionStatus};
 mod conformance_tests;
 #[cfg(test)]
 mod replay_tests;
+#[cfg(test)]
+mod upgrade_tests;

@@ -18,6 +18,7 @@ use openraft::OptionalSend;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
+use crate::codec;
 use crate::db::{self, CF_LOG, CF_RAFT_META, Db};
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
@@ -60,7 +61,7 @@ impl LogReader {
             if !in_range {
                 break;
             }
-            out.push(db::decode::<Entry>(&value, "raft log entry")?);
+            out.push(codec::decode_stored_entry(&value)?);
         }
         Ok(out)
     }
@@ -70,7 +71,7 @@ impl LogReader {
         match self.db.iterator_cf(cf, IteratorMode::End).next() {
             Some(item) => {
                 let (_, value) = item.map_err(|e| db::io_err("read last raft log entry", e))?;
-                let entry: Entry = db::decode(&value, "raft log entry")?;
+                let entry = codec::decode_stored_entry(&value)?;
                 Ok(Some(entry.log_id))
             }
             None => Ok(None),
@@ -219,7 +220,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = db::cf(self.db(), CF_LOG)?;
         let mut batch = WriteBatch::default();
         for entry in entries {
-            batch.put_cf(cf, index_key(entry.log_id.index), db::encode(&entry, "raft log entry")?);
+            batch.put_cf(cf, index_key(entry.log_id.index), codec::encode_stored_entry(entry));
         }
         // Readable on return (memtable); durable once the flusher has synced the WAL.
         db::write(self.db(), batch, false, "append raft log")?;

@@ -14,7 +14,7 @@ use crate::snapshot::KEY_LAST_APPLIED;
 use crate::{RaftTuning, Region, RegionConfig};
 
 /// `<key>=<value>` puts the value; the response is empty.
-struct PutApp;
+pub(crate) struct PutApp;
 
 impl StateMachineApp for PutApp {
     fn apply(&self, command: &[u8], state: &mut dyn StateWrite) -> Vec<u8> {
@@ -25,7 +25,7 @@ impl StateMachineApp for PutApp {
     }
 }
 
-fn config(dir: &std::path::Path) -> RegionConfig {
+pub(crate) fn config(dir: &std::path::Path) -> RegionConfig {
     RegionConfig {
         node_id: 1,
         data_dir: dir.to_path_buf(),
@@ -42,7 +42,7 @@ fn config(dir: &std::path::Path) -> RegionConfig {
 }
 
 /// What an unsynced state-machine tail lost in a crash looks like: no data, nothing applied.
-async fn wipe_state_machine(dir: &std::path::Path) {
+pub(crate) async fn wipe_state_machine(dir: &std::path::Path) {
     // With retry: the stopped region's last database handles are released asynchronously.
     let db = db::open_with_retry(&dir.join("raft")).await.unwrap();
     let data_cf = db::cf(&db, CF_SM_DATA).unwrap();

@@ -13,6 +13,7 @@ use tonic::{Code, Status};
 
 use super::peers::{Peers, RaftClient};
 use super::{SNAPSHOT_CHUNK_BYTES, from_json, pb, to_json};
+use crate::codec;
 use crate::types::{RaftNode, Snapshot, SnapshotData, TypeConfig, Vote};
 
 /// Largest message accepted from a peer (append-entries batches of sealed key material).
@@ -74,39 +75,54 @@ impl PeerClient {
             .map_err(Unreachable::from_string)
     }
 
-    /// One unary envelope RPC with a deadline of `option.soft_ttl()`.
-    async fn unary<Req, Resp, F, Fut>(
+    /// One unary RPC with a deadline of `option.soft_ttl()`, gRPC failures mapped for openraft.
+    async fn call<Req, Reply, F, Fut>(
         &self,
         action: RPCTypes,
-        req: &Req,
+        request: Req,
         option: &RPCOption,
         call: F,
-    ) -> Result<Resp, RpcError>
+    ) -> Result<Reply, RpcError>
     where
-        Req: serde::Serialize,
-        Resp: serde::de::DeserializeOwned,
-        F: FnOnce(RaftClient, tonic::Request<pb::RaftRequest>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<pb::RaftReply>, Status>>,
+        F: FnOnce(RaftClient, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Reply>, Status>>,
     {
         let client = self.client()?;
-        let payload = to_json(req).map_err(|e| RPCError::Network(NetworkError::from_string(e)))?;
         let deadline = option.soft_ttl();
-        let mut request = tonic::Request::new(pb::RaftRequest { payload });
+        let mut request = tonic::Request::new(request);
         request.set_timeout(deadline);
-        let reply = match tokio::time::timeout(deadline, call(client, request)).await {
-            Err(_) => return Err(RPCError::Timeout(self.timeout(action, deadline))),
-            Ok(Err(status)) => return Err(status_to_rpc_error(&status, self.timeout(action, deadline))),
-            Ok(Ok(reply)) => reply.into_inner(),
-        };
-        if !reply.error.is_empty() {
-            // The peer is up but its Raft refused (typically stopping): back off like for a
-            // dead peer.
+        match tokio::time::timeout(deadline, call(client, request)).await {
+            Err(_) => Err(RPCError::Timeout(self.timeout(action, deadline))),
+            Ok(Err(status)) => Err(status_to_rpc_error(&status, self.timeout(action, deadline))),
+            Ok(Ok(reply)) => Ok(reply.into_inner()),
+        }
+    }
+
+    /// Turns a reply's `error` (the peer is up but its Raft refused, typically while stopping)
+    /// into a reason to back off like for a dead peer, or decodes the reply.
+    fn accept<T>(&self, error: &str, decode: impl FnOnce() -> Result<T, String>) -> Result<T, RpcError> {
+        if !error.is_empty() {
             return Err(RPCError::Unreachable(Unreachable::from_string(format!(
-                "node {} raft error: {}",
-                self.target, reply.error
+                "node {} raft error: {error}",
+                self.target
             ))));
         }
-        from_json(&reply.payload).map_err(|e| RPCError::Network(NetworkError::from_string(e)))
+        decode().map_err(|e| RPCError::Network(NetworkError::from_string(format!("decode reply: {e}"))))
+    }
+
+    async fn request_vote(
+        &self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+        pre_vote: bool,
+    ) -> Result<VoteResponse<TypeConfig>, RpcError> {
+        let request = codec::vote_request_to_pb(&rpc);
+        let reply = self
+            .call(RPCTypes::Vote, request, &option, |mut c, r| async move {
+                if pre_vote { c.request_pre_vote(r).await } else { c.request_vote(r).await }
+            })
+            .await?;
+        self.accept(&reply.error, || codec::vote_response_from_pb(reply.result))
     }
 
     fn snapshot_chunks(vote: &Vote, snapshot: &Snapshot) -> Result<Vec<pb::SnapshotChunk>, String> {
@@ -134,13 +150,11 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RpcError> {
-        self.unary(
-            RPCTypes::AppendEntries,
-            &rpc,
-            &option,
-            |mut c, r| async move { c.append_entries(r).await },
-        )
-        .await
+        let request = codec::append_request_to_pb(rpc);
+        let reply = self
+            .call(RPCTypes::AppendEntries, request, &option, |mut c, r| async move { c.append(r).await })
+            .await?;
+        self.accept(&reply.error, || codec::append_response_from_pb(reply.result))
     }
 
     async fn vote(
@@ -148,7 +162,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RpcError> {
-        self.unary(RPCTypes::Vote, &rpc, &option, |mut c, r| async move { c.vote(r).await }).await
+        self.request_vote(rpc, option, false).await
     }
 
     async fn pre_vote(
@@ -156,7 +170,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RpcError> {
-        self.unary(RPCTypes::Vote, &rpc, &option, |mut c, r| async move { c.pre_vote(r).await }).await
+        self.request_vote(rpc, option, true).await
     }
 
     async fn transfer_leader(
@@ -164,13 +178,14 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RpcError> {
-        self.unary(
-            RPCTypes::TransferLeader,
-            &req,
-            &option,
-            |mut c, r| async move { c.transfer_leader(r).await },
-        )
-        .await
+        let payload = to_json(&req).map_err(|e| RPCError::Network(NetworkError::from_string(e)))?;
+        let request = pb::RaftRequest { payload };
+        let reply =
+            self.call(RPCTypes::TransferLeader, request, &option, |mut c, r| async move {
+                c.transfer_leader(r).await
+            })
+            .await?;
+        self.accept(&reply.error, || from_json(&reply.payload))
     }
 
     async fn full_snapshot(

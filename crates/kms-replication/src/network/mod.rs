@@ -1,10 +1,9 @@
 //! Node-to-node transport: a tonic service (`kms.raft.v1.RaftService`) and its client.
 //!
-//! Wire-format note (known weakness, also in `raft.proto`): openraft's vote / append-entries /
-//! snapshot-meta messages travel as serde_json inside `bytes` envelopes rather than as proper
-//! protobuf messages. It keeps every openraft type inside this crate with no conversion layer, at
-//! the price of a Rust-only wire tied to openraft's serde layout: all nodes of a region must run
-//! the same build of this crate.
+//! Wire format: AppendEntries and (pre-)votes are typed protobuf (`crate::codec`). The snapshot
+//! header and TransferLeader, both rare, still carry openraft's serde_json inside `bytes`
+//! envelopes, as did every message of earlier builds; the server keeps answering those earlier
+//! envelopes for rolling upgrades (see `raft.proto`).
 
 pub(crate) mod client;
 pub(crate) mod peers;
@@ -15,12 +14,12 @@ pub(crate) mod pb {
     tonic::include_proto!("kms.raft.v1");
 }
 
-/// Serializes an openraft message for the envelope.
+/// Serializes an openraft message for a serde_json envelope.
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String> {
     serde_json::to_vec(value).map_err(|e| format!("encode raft message: {e}"))
 }
 
-/// Deserializes an openraft message from the envelope. Peer input: errors are reported, never
+/// Deserializes an openraft message from a serde_json envelope. Peer input: errors are reported, never
 /// trusted or echoed.
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("decode raft message: {e}"))

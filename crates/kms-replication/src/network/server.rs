@@ -1,7 +1,7 @@
 //! The receiving side: the tonic service that feeds peer RPCs into the local `Raft`.
 //!
 //! Everything arriving here is peer input: it is decoded defensively and errors go back as
-//! messages, never as panics (malformed JSON or a short snapshot is an `invalid_argument`).
+//! messages, never as panics (a malformed message or a short snapshot is an `invalid_argument`).
 
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use tracing::Instrument as _;
 
 use super::pb::raft_service_server::{RaftService, RaftServiceServer};
 use super::{MAX_SNAPSHOT_BYTES, from_json, pb, to_json};
+use crate::codec;
 use crate::network::client::MAX_MESSAGE_BYTES;
 use crate::types::{Command, Raft, Snapshot, SnapshotMeta, TypeConfig, Vote};
 
@@ -127,8 +128,50 @@ impl RaftServer {
     }
 }
 
+fn invalid(reason: String) -> Status {
+    Status::invalid_argument(format!("malformed raft message: {reason}"))
+}
+
+/// A vote (or pre-vote) reply: the result, or the reason the local Raft refused.
+fn vote_reply<E: std::fmt::Display>(
+    result: Result<openraft::raft::VoteResponse<TypeConfig>, E>,
+) -> Response<pb::VoteReply> {
+    Response::new(match result {
+        Ok(vote) => pb::VoteReply { result: Some(codec::vote_response_to_pb(&vote)), error: String::new() },
+        Err(e) => pb::VoteReply { result: None, error: e.to_string() },
+    })
+}
+
 #[tonic::async_trait]
 impl RaftService for RaftServer {
+    async fn append(&self, request: Request<pb::AppendRequest>) -> Result<Response<pb::AppendReply>, Status> {
+        let req = codec::append_request_from_pb(request.into_inner()).map_err(invalid)?;
+        Ok(Response::new(match self.raft.append_entries(req).await {
+            Ok(resp) => {
+                pb::AppendReply { result: Some(codec::append_response_to_pb(&resp)), error: String::new() }
+            }
+            Err(e) => pb::AppendReply { result: None, error: e.to_string() },
+        }))
+    }
+
+    async fn request_vote(
+        &self,
+        request: Request<pb::VoteRequest>,
+    ) -> Result<Response<pb::VoteReply>, Status> {
+        let req = codec::vote_request_from_pb(request.into_inner()).map_err(invalid)?;
+        Ok(vote_reply(self.raft.vote(req).await))
+    }
+
+    async fn request_pre_vote(
+        &self,
+        request: Request<pb::VoteRequest>,
+    ) -> Result<Response<pb::VoteReply>, Status> {
+        let req = codec::vote_request_from_pb(request.into_inner()).map_err(invalid)?;
+        Ok(vote_reply(self.raft.pre_vote(req).await))
+    }
+
+    // The earlier build's serde_json RPCs, kept for rolling upgrades (see raft.proto).
+
     async fn vote(&self, request: Request<pb::RaftRequest>) -> Result<Response<pb::RaftReply>, Status> {
         let req: VoteRequest<_> = decode(&request.into_inner().payload)?;
         reply(self.raft.vote(req).await)
