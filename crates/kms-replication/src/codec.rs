@@ -72,6 +72,22 @@ fn membership_from_pb(membership: pb::Membership) -> DecodeResult<Membership<u64
     Membership::new(configs, nodes).map_err(|e| format!("invalid membership: {e}"))
 }
 
+/// Prints the entry's id and what its payload is; a command only by its length (it may hold
+/// sealed key material).
+impl std::fmt::Debug for pb::LogEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut entry = f.debug_struct("LogEntry");
+        entry.field("log_id", &self.log_id);
+        match &self.payload {
+            None => entry.field("payload", &"none"),
+            Some(pb::log_entry::Payload::Blank(_)) => entry.field("payload", &"blank"),
+            Some(pb::log_entry::Payload::Command(bytes)) => entry.field("command_len", &bytes.len()),
+            Some(pb::log_entry::Payload::Membership(membership)) => entry.field("membership", membership),
+        };
+        entry.finish()
+    }
+}
+
 pub(crate) fn entry_to_pb(entry: Entry) -> pb::LogEntry {
     let payload = match entry.payload {
         EntryPayload::Blank => pb::log_entry::Payload::Blank(pb::Blank {}),
@@ -295,6 +311,23 @@ mod tests {
             assert_eq!(json.first(), Some(&b'{'));
             assert_eq!(decode_stored_entry(&json).unwrap(), entry);
         }
+    }
+
+    #[test]
+    fn debug_output_of_a_log_entry_hides_the_command() {
+        let entry = Entry {
+            log_id: log_id(3, 1, 11),
+            payload: EntryPayload::Normal(Command(b"sealed-bytes".to_vec())),
+        };
+        let request = AppendEntriesRequest::<TypeConfig> {
+            vote: vote(3, 1, true),
+            prev_log_id: None,
+            entries: vec![entry],
+            leader_commit: None,
+        };
+        let printed = format!("{:?}", append_request_to_pb(request));
+        assert!(printed.contains("command_len: 12"), "{printed}");
+        assert!(!printed.contains("115, 101, 97"), "{printed}"); // "sea" as bytes
     }
 
     #[test]

@@ -47,17 +47,20 @@ pub(crate) fn open(path: &Path) -> Result<Db, rocksdb::Error> {
     opts.set_atomic_flush(true);
     opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
     let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
-    let mut table = BlockBasedOptions::default();
-    table.set_block_cache(&cache);
     // The state is read by point lookups, many of them for keys that do not exist (every
     // CreateKey checks that its new key id is free): a Bloom filter (10 bits a key, ~1% false
     // positives) answers those without searching each SST's index and data blocks.
-    let mut state_table = BlockBasedOptions::default();
-    state_table.set_block_cache(&cache);
-    state_table.set_bloom_filter(10.0, false);
+    let table = |bloom: bool| {
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        if bloom {
+            table.set_bloom_filter(10.0, false);
+        }
+        table
+    };
     let cfs = ALL_CFS.iter().map(|name| {
         let mut cf_opts = Options::default();
-        cf_opts.set_block_based_table_factory(if *name == CF_SM_DATA { &state_table } else { &table });
+        cf_opts.set_block_based_table_factory(&table(*name == CF_SM_DATA));
         if *name == CF_LOG {
             // Log entries live until the next snapshot purges them: compressing the ones a flush
             // writes out costs CPU on every node (LZ4 was 3% of a leader's under CreateKey load)

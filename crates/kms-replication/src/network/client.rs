@@ -81,7 +81,7 @@ impl PeerClient {
         action: RPCTypes,
         request: Req,
         option: &RPCOption,
-        call: F,
+        send: F,
     ) -> Result<Reply, RpcError>
     where
         F: FnOnce(RaftClient, tonic::Request<Req>) -> Fut,
@@ -91,7 +91,7 @@ impl PeerClient {
         let deadline = option.soft_ttl();
         let mut request = tonic::Request::new(request);
         request.set_timeout(deadline);
-        match tokio::time::timeout(deadline, call(client, request)).await {
+        match tokio::time::timeout(deadline, send(client, request)).await {
             Err(_) => Err(RPCError::Timeout(self.timeout(action, deadline))),
             Ok(Err(status)) => Err(status_to_rpc_error(&status, self.timeout(action, deadline))),
             Ok(Ok(reply)) => Ok(reply.into_inner()),

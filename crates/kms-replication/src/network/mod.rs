@@ -19,8 +19,8 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String>
     serde_json::to_vec(value).map_err(|e| format!("encode raft message: {e}"))
 }
 
-/// Deserializes an openraft message from a serde_json envelope. Peer input: errors are reported, never
-/// trusted or echoed.
+/// Deserializes an openraft message from a serde_json envelope. Peer input: errors are
+/// reported, never trusted or echoed.
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("decode raft message: {e}"))
 }

@@ -132,26 +132,24 @@ fn invalid(reason: String) -> Status {
     Status::invalid_argument(format!("malformed raft message: {reason}"))
 }
 
-/// A vote (or pre-vote) reply: the result, or the reason the local Raft refused.
-fn vote_reply<E: std::fmt::Display>(
-    result: Result<openraft::raft::VoteResponse<TypeConfig>, E>,
-) -> Response<pb::VoteReply> {
-    Response::new(match result {
-        Ok(vote) => pb::VoteReply { result: Some(codec::vote_response_to_pb(&vote)), error: String::new() },
-        Err(e) => pb::VoteReply { result: None, error: e.to_string() },
-    })
+/// A typed reply's two fields: the result converted by `to_pb`, or the reason the local Raft
+/// refused (never data).
+fn outcome<T, P, E: std::fmt::Display>(
+    result: Result<T, E>,
+    to_pb: impl FnOnce(&T) -> P,
+) -> (Option<P>, String) {
+    match result {
+        Ok(value) => (Some(to_pb(&value)), String::new()),
+        Err(e) => (None, e.to_string()),
+    }
 }
 
 #[tonic::async_trait]
 impl RaftService for RaftServer {
     async fn append(&self, request: Request<pb::AppendRequest>) -> Result<Response<pb::AppendReply>, Status> {
         let req = codec::append_request_from_pb(request.into_inner()).map_err(invalid)?;
-        Ok(Response::new(match self.raft.append_entries(req).await {
-            Ok(resp) => {
-                pb::AppendReply { result: Some(codec::append_response_to_pb(&resp)), error: String::new() }
-            }
-            Err(e) => pb::AppendReply { result: None, error: e.to_string() },
-        }))
+        let (result, error) = outcome(self.raft.append_entries(req).await, codec::append_response_to_pb);
+        Ok(Response::new(pb::AppendReply { result, error }))
     }
 
     async fn request_vote(
@@ -159,7 +157,8 @@ impl RaftService for RaftServer {
         request: Request<pb::VoteRequest>,
     ) -> Result<Response<pb::VoteReply>, Status> {
         let req = codec::vote_request_from_pb(request.into_inner()).map_err(invalid)?;
-        Ok(vote_reply(self.raft.vote(req).await))
+        let (result, error) = outcome(self.raft.vote(req).await, codec::vote_response_to_pb);
+        Ok(Response::new(pb::VoteReply { result, error }))
     }
 
     async fn request_pre_vote(
@@ -167,7 +166,8 @@ impl RaftService for RaftServer {
         request: Request<pb::VoteRequest>,
     ) -> Result<Response<pb::VoteReply>, Status> {
         let req = codec::vote_request_from_pb(request.into_inner()).map_err(invalid)?;
-        Ok(vote_reply(self.raft.pre_vote(req).await))
+        let (result, error) = outcome(self.raft.pre_vote(req).await, codec::vote_response_to_pb);
+        Ok(Response::new(pb::VoteReply { result, error }))
     }
 
     // The earlier build's serde_json RPCs, kept for rolling upgrades (see raft.proto).
