@@ -9,12 +9,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", raft_proto.display());
 
     let fds = protox::compile([&raft_proto], [&proto_root])?;
-    // A log entry's command may hold sealed key material: its `Debug` (in `codec.rs`) prints the
-    // command's length only, as `types::Command`'s does.
+    // A command (in a log entry or forwarded to the leader) and its response may hold sealed key
+    // material: their `Debug` (in `codec.rs`) prints lengths only, as `types::Command`'s does.
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .skip_debug(["kms.raft.v1.LogEntry"])
+        .skip_debug(["kms.raft.v1.LogEntry", "kms.raft.v1.ForwardRequest", "kms.raft.v1.Applied"])
         .compile_fds(fds)?;
     Ok(())
 }

@@ -88,6 +88,23 @@ impl std::fmt::Debug for pb::LogEntry {
     }
 }
 
+/// A forwarded command, by its length only (see [`pb::LogEntry`]'s `Debug`).
+impl std::fmt::Debug for pb::ForwardRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForwardRequest").field("command_len", &self.command.len()).finish()
+    }
+}
+
+/// A forwarded command's response, by its length only: it may carry a key record.
+impl std::fmt::Debug for pb::Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Applied")
+            .field("response_len", &self.response.len())
+            .field("log_index", &self.log_index)
+            .finish()
+    }
+}
+
 pub(crate) fn entry_to_pb(entry: Entry) -> pb::LogEntry {
     let payload = match entry.payload {
         EntryPayload::Blank => pb::log_entry::Payload::Blank(pb::Blank {}),
@@ -328,6 +345,14 @@ mod tests {
         let printed = format!("{:?}", append_request_to_pb(request));
         assert!(printed.contains("command_len: 12"), "{printed}");
         assert!(!printed.contains("115, 101, 97"), "{printed}"); // "sea" as bytes
+    }
+
+    #[test]
+    fn debug_output_of_a_forwarded_command_and_its_response_hides_the_bytes() {
+        let forwarded = format!("{:?}", pb::ForwardRequest { command: b"sealed-bytes".to_vec() });
+        assert_eq!(forwarded, "ForwardRequest { command_len: 12 }");
+        let applied = format!("{:?}", pb::Applied { response: b"key-record".to_vec(), log_index: 7 });
+        assert_eq!(applied, "Applied { response_len: 10, log_index: 7 }");
     }
 
     #[test]
