@@ -76,11 +76,14 @@ impl<'a> ApplyBatch<'a> {
         self.entries >= MAX_GROUP_ENTRIES || self.batch.size_in_bytes() >= MAX_GROUP_BYTES
     }
 
-    /// Writes the group's effects with its last applied log id, atomically.
-    fn commit(self) -> io::Result<()> {
-        let Some(last_applied) = self.last_applied else { return Ok(()) };
-        let mut batch = self.batch;
+    /// Writes the group's effects with its last applied log id, atomically, and starts an empty
+    /// group.
+    fn commit(&mut self) -> io::Result<()> {
+        let Some(last_applied) = self.last_applied.take() else { return Ok(()) };
+        let mut batch = std::mem::take(&mut self.batch);
         batch.put_cf(self.meta_cf, KEY_LAST_APPLIED, db::encode(&Some(last_applied), "last applied log id")?);
+        self.pending.clear();
+        self.entries = 0;
         db::write(self.db, batch, false, "apply committed entries")
     }
 
@@ -237,12 +240,17 @@ impl StateMachine {
     }
 }
 
-/// Answers the proposers of entries whose effects are written. (Without the send a proposer's
-/// `client_write` would never return.)
-fn send_replies(replies: &mut Vec<(ApplyResponder<TypeConfig>, Vec<u8>)>) {
+/// Writes `group` and only then answers the proposers of its entries. (Without the send a
+/// proposer's `client_write` would never return.)
+fn write_group(
+    group: &mut ApplyBatch<'_>,
+    replies: &mut Vec<(ApplyResponder<TypeConfig>, Vec<u8>)>,
+) -> io::Result<()> {
+    group.commit()?;
     for (responder, response) in replies.drain(..) {
         responder.send(Response(response));
     }
+    Ok(())
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -267,13 +275,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 replies.push((responder, response));
             }
             if group.is_full() {
-                std::mem::replace(&mut group, ApplyBatch::new(&self.db)?).commit()?;
-                send_replies(&mut replies);
+                write_group(&mut group, &mut replies)?;
             }
         }
-        group.commit()?;
-        send_replies(&mut replies);
-        Ok(())
+        write_group(&mut group, &mut replies)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
