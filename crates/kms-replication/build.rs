@@ -9,12 +9,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", raft_proto.display());
 
     let fds = protox::compile([&raft_proto], [&proto_root])?;
-    // A command (in a log entry or forwarded to the leader) and its response may hold sealed key
-    // material: their `Debug` (in `codec.rs`) prints lengths only, as `types::Command`'s does.
+    // Commands (in log entries, forwarded, or in the earlier build's JSON AppendEntries), their
+    // responses and snapshot data may hold sealed key material: these messages' `Debug` (in
+    // `codec.rs`) prints lengths only, as `types::Command`'s does.
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .skip_debug(["kms.raft.v1.LogEntry", "kms.raft.v1.ForwardRequest", "kms.raft.v1.Applied"])
+        .skip_debug([
+            "kms.raft.v1.LogEntry",
+            "kms.raft.v1.ForwardRequest",
+            "kms.raft.v1.Applied",
+            "kms.raft.v1.RaftRequest",
+            "kms.raft.v1.SnapshotChunk",
+        ])
         .compile_fds(fds)?;
     Ok(())
 }

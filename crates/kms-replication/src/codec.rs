@@ -95,6 +95,26 @@ impl std::fmt::Debug for pb::ForwardRequest {
     }
 }
 
+/// The earlier build's JSON envelope, by its length only: an AppendEntries in it carries commands.
+impl std::fmt::Debug for pb::RaftRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftRequest").field("payload_len", &self.payload.len()).finish()
+    }
+}
+
+/// A snapshot's header in full (vote, metadata), its data (the whole state) by length only.
+impl std::fmt::Debug for pb::SnapshotChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut chunk = f.debug_struct("SnapshotChunk");
+        match &self.part {
+            None => chunk.field("part", &"none"),
+            Some(pb::snapshot_chunk::Part::Header(header)) => chunk.field("header", header),
+            Some(pb::snapshot_chunk::Part::Data(data)) => chunk.field("data_len", &data.len()),
+        };
+        chunk.finish()
+    }
+}
+
 /// A forwarded command's response, by its length only: it may carry a key record.
 impl std::fmt::Debug for pb::Applied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -353,6 +373,14 @@ mod tests {
         assert_eq!(forwarded, "ForwardRequest { command_len: 12 }");
         let applied = format!("{:?}", pb::Applied { response: b"key-record".to_vec(), log_index: 7 });
         assert_eq!(applied, "Applied { response_len: 10, log_index: 7 }");
+    }
+
+    #[test]
+    fn debug_output_of_the_json_envelope_and_snapshot_data_hides_the_bytes() {
+        let request = format!("{:?}", pb::RaftRequest { payload: b"{\"entries\":[]}".to_vec() });
+        assert_eq!(request, "RaftRequest { payload_len: 14 }");
+        let part = Some(pb::snapshot_chunk::Part::Data(b"state".to_vec()));
+        assert_eq!(format!("{:?}", pb::SnapshotChunk { part }), "SnapshotChunk { data_len: 5 }");
     }
 
     #[test]
