@@ -40,8 +40,9 @@ pub use spec::{
     SigningAlgorithm,
 };
 
+use crate::backend::{Active, Backend};
 use crate::{CryptoError, SecretBytes};
-use spec::{check_digest_len, check_raw_len, check_signing_combination, message_digest};
+use spec::{check_digest_len, check_raw_len, check_signing_combination, classical_message, message_digest};
 
 /// Generates a new private key for `spec`, as PKCS#8 DER. RSA keys use e = 65537; RSA-4096
 /// takes seconds, so async callers run this on a blocking thread.
@@ -107,8 +108,8 @@ pub fn verify(
             rsa::verify(spec, public_spki_der, algorithm, &digest, signature)
         }
         Family::Ecdsa(hash) => {
-            let digest = message_digest(hash, message_type, message)?;
-            ecdsa::verify(spec, public_spki_der, &digest, signature)
+            let message = classical_message(hash, message_type, message)?;
+            Active::ecdsa_verify(spec, public_spki_der, hash, message, signature)
         }
         Family::Ed25519 => {
             check_ed25519_message(algorithm, message)?;

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use super::spec::{check_digest_len, check_raw_len, check_signing_combination};
+use super::spec::{check_signing_combination, classical_message};
 use super::{
     AsymmetricKeySpec, EncryptionAlgorithm, Family, MessageType, SigningAlgorithm, algorithm_family,
     check_ed25519_message, ecdh, mldsa,
@@ -55,14 +55,7 @@ impl PrivateKey {
                     _ => Message::Raw(message),
                 }
             }
-            (Family::Rsa(_) | Family::Ecdsa(_), MessageType::Raw) => {
-                check_raw_len(message)?;
-                Message::Raw(message)
-            }
-            (Family::Rsa(hash) | Family::Ecdsa(hash), _) => {
-                check_digest_len(hash, message)?;
-                Message::Digest(message)
-            }
+            (Family::Rsa(hash) | Family::Ecdsa(hash), _) => classical_message(hash, message_type, message)?,
         };
         Active::sign(&self.parsed, algorithm, message)
     }

@@ -5,6 +5,7 @@
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::CryptoError;
+use crate::backend::Message;
 
 /// Largest `Message` AWS accepts for Sign/Verify with `RAW` (§2.3).
 pub const MAX_RAW_MESSAGE_LEN: usize = 4096;
@@ -279,27 +280,37 @@ pub(crate) fn check_signing_combination(
     Ok(())
 }
 
-/// The digest a classical (RSA/ECDSA) signature covers: the hash of a `RAW` message, or a
-/// `DIGEST` message after its length is checked. The caller has already checked the
-/// combination, so `ExternalMu` does not reach here for these algorithms.
-pub(crate) fn message_digest(
+/// What a classical (RSA/ECDSA) signature covers: a `RAW` message (at most 4096 bytes), or a
+/// `DIGEST` message of the hash's length. The caller has already checked the combination, so
+/// `ExternalMu` does not reach here for these algorithms.
+pub(crate) fn classical_message(
     hash: HashAlg,
     message_type: MessageType,
     message: &[u8],
-) -> Result<Vec<u8>, CryptoError> {
+) -> Result<Message<'_>, CryptoError> {
     match message_type {
         MessageType::Raw => {
             check_raw_len(message)?;
-            Ok(hash.digest(message))
+            Ok(Message::Raw(message))
         }
         MessageType::Digest => {
             check_digest_len(hash, message)?;
-            Ok(message.to_vec())
+            Ok(Message::Digest(message))
         }
         MessageType::ExternalMu => {
             Err(CryptoError::InvalidInput("message type EXTERNAL_MU is only valid for ML-DSA".into()))
         }
     }
+}
+
+/// The digest a classical signature covers: the hash of a `RAW` message, or the `DIGEST` as
+/// given (see [`classical_message`]).
+pub(crate) fn message_digest(
+    hash: HashAlg,
+    message_type: MessageType,
+    message: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    Ok(classical_message(hash, message_type, message)?.digest(hash).into_owned())
 }
 
 /// `RAW` messages are capped at 4096 bytes by the AWS model (§2.3).

@@ -7,9 +7,9 @@
 //! it frees (`OPENSSL_free` cleanses), so a dropped key or AES context leaves nothing behind, as
 //! the RustCrypto types' zeroize-on-drop does.
 //!
-//! Under `fips`: signing a caller's digest (`MessageType=DIGEST`) and AES-GCM with a nonce the
-//! caller draws are services AWS-LC's FIPS module runs but does not mark approved; `RAW`
-//! messages are signed through the approved hash-and-sign path.
+//! Under `fips`: signing or verifying a caller's digest (`MessageType=DIGEST`) and AES-GCM with
+//! a nonce the caller draws are services AWS-LC's FIPS module runs but does not mark approved;
+//! `RAW` messages are signed and verified through the approved hash-and-sign path.
 
 use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::digest::{self, Digest};
@@ -22,6 +22,7 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, EcdsaSigningAlgorithm, Ed25519Key
 use super::rust_crypto::{self, RustCrypto};
 use super::{Backend, Message};
 use crate::aead::{AES128_KEY_LEN, AES256_KEY_LEN, NONCE_LEN};
+use crate::asymmetric::der::{check_public_key_len, public_key_error};
 use crate::asymmetric::{AsymmetricKeySpec, EncryptionAlgorithm, HashAlg, SigningAlgorithm};
 use crate::{CryptoError, SecretBytes};
 
@@ -164,6 +165,32 @@ impl Backend for AwsLc {
         plaintext.truncate(len);
         Ok(plaintext)
     }
+
+    fn ecdsa_verify(
+        spec: AsymmetricKeySpec,
+        spki: &[u8],
+        hash: HashAlg,
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, CryptoError> {
+        let algorithm: &'static signature::EcdsaVerificationAlgorithm = match spec {
+            AsymmetricKeySpec::EccNistP256 => &signature::ECDSA_P256_SHA256_ASN1,
+            AsymmetricKeySpec::EccNistP384 => &signature::ECDSA_P384_SHA384_ASN1,
+            AsymmetricKeySpec::EccNistP521 => &signature::ECDSA_P521_SHA512_ASN1,
+            // secp256k1 (see the module docs of `backend`).
+            _ => return RustCrypto::ecdsa_verify(spec, spki, hash, message, signature),
+        };
+        check_public_key_len(spki, spec)?;
+        // AWS-LC also takes a bare SEC1 point here; a stored public key is always a
+        // SubjectPublicKeyInfo, and the caller never supplies one for Verify.
+        let key =
+            signature::UnparsedPublicKey::new(algorithm, spki).parse().map_err(|_| public_key_error(spec))?;
+        let verified = match message {
+            Message::Raw(raw) => key.verify_sig(raw, signature),
+            Message::Digest(digest) => key.verify_digest_sig(&imported_digest(hash, digest)?, signature),
+        };
+        Ok(verified.is_ok())
+    }
 }
 
 fn aes_gcm_key(key: &[u8]) -> Result<LessSafeKey, CryptoError> {
@@ -205,11 +232,15 @@ fn rsa_padding(algorithm: SigningAlgorithm) -> Result<&'static dyn signature::Rs
 
 /// A caller's digest as AWS-LC takes it, for the hash the signing algorithm names.
 fn import_digest(algorithm: SigningAlgorithm, digest: &[u8]) -> Result<Digest, CryptoError> {
-    let hash = match algorithm.hash() {
-        Some(HashAlg::Sha256) => &digest::SHA256,
-        Some(HashAlg::Sha384) => &digest::SHA384,
-        Some(HashAlg::Sha512) => &digest::SHA512,
-        None => return Err(super::wrong_key(algorithm)),
+    imported_digest(algorithm.hash().ok_or_else(|| super::wrong_key(algorithm))?, digest)
+}
+
+/// A caller's digest as AWS-LC takes it.
+fn imported_digest(hash: HashAlg, digest: &[u8]) -> Result<Digest, CryptoError> {
+    let hash = match hash {
+        HashAlg::Sha256 => &digest::SHA256,
+        HashAlg::Sha384 => &digest::SHA384,
+        HashAlg::Sha512 => &digest::SHA512,
     };
     // The caller checked the length already; a mismatch here is a broken invariant.
     Digest::import_less_safe(digest, hash)
@@ -226,6 +257,7 @@ mod tests {
     use crate::random::random_bytes;
 
     type SealFn = fn(&[u8], &[u8; NONCE_LEN], &[u8], &mut Vec<u8>) -> Result<(), CryptoError>;
+    type VerifyFn = fn(AsymmetricKeySpec, &[u8], HashAlg, Message<'_>, &[u8]) -> Result<bool, CryptoError>;
 
     #[test]
     fn aes_gcm_agrees_with_rustcrypto_both_ways() {
@@ -293,6 +325,58 @@ mod tests {
                     algorithm.aws_name(),
                     message_type.aws_name()
                 );
+            }
+        }
+    }
+
+    /// ECDSA signatures are randomized, so the backends are checked against each other by
+    /// verification: each accepts the other's signatures, from a raw message and its digest,
+    /// and both refuse a changed message and a key of another curve alike. (Wycheproof's ECDSA
+    /// vectors run on whichever backend the build uses.)
+    #[test]
+    fn ecdsa_verification_agrees_with_rustcrypto() {
+        use AsymmetricKeySpec::*;
+        for (spec, algorithm) in [
+            (EccNistP256, SigningAlgorithm::EcdsaSha256),
+            (EccNistP384, SigningAlgorithm::EcdsaSha384),
+            (EccNistP521, SigningAlgorithm::EcdsaSha512),
+            (EccSecgP256k1, SigningAlgorithm::EcdsaSha256),
+        ] {
+            let pkcs8 = generate_private_key(spec).unwrap();
+            let spki = crate::asymmetric::public_key_der(spec, pkcs8.expose()).unwrap();
+            let hash = algorithm.hash().unwrap();
+            let raw = b"one message, two backends";
+            let digest = hash.digest(raw);
+            let signatures = [
+                AwsLc::sign(
+                    &AwsLc::load_private_key(spec, pkcs8.expose()).unwrap(),
+                    algorithm,
+                    Message::Raw(raw),
+                ),
+                RustCrypto::sign(
+                    &RustCrypto::load_private_key(spec, pkcs8.expose()).unwrap(),
+                    algorithm,
+                    Message::Raw(raw),
+                ),
+            ];
+            let verifiers: [VerifyFn; 2] = [AwsLc::ecdsa_verify, RustCrypto::ecdsa_verify];
+            for signature in signatures.map(Result::unwrap) {
+                for verify in verifiers {
+                    assert!(verify(spec, &spki, hash, Message::Raw(raw), &signature).unwrap(), "{spec:?}");
+                    assert!(
+                        verify(spec, &spki, hash, Message::Digest(&digest), &signature).unwrap(),
+                        "{spec:?}"
+                    );
+                    assert!(
+                        !verify(spec, &spki, hash, Message::Raw(b"another message"), &signature).unwrap()
+                    );
+                    assert!(!verify(spec, &spki, hash, Message::Raw(raw), &signature[1..]).unwrap());
+                }
+            }
+            let other_curve = if spec == EccNistP384 { EccNistP256 } else { EccNistP384 };
+            for verify in verifiers {
+                let refused = verify(other_curve, &spki, hash, Message::Raw(raw), &[0x30, 0]);
+                assert!(matches!(refused, Err(CryptoError::InvalidInput(_))), "{spec:?} as {other_curve:?}");
             }
         }
     }

@@ -8,7 +8,8 @@ use aes_gcm::{Aes128Gcm, Aes256Gcm, KeyInit};
 use super::{Backend, Message};
 use crate::aead::{AES128_KEY_LEN, AES256_KEY_LEN, NONCE_LEN};
 use crate::asymmetric::{
-    AsymmetricKeySpec, EncryptionAlgorithm, Family, SigningAlgorithm, algorithm_family, ecdsa, eddsa, rsa,
+    AsymmetricKeySpec, EncryptionAlgorithm, Family, HashAlg, SigningAlgorithm, algorithm_family, ecdsa,
+    eddsa, rsa,
 };
 use crate::{CryptoError, SecretBytes};
 
@@ -92,6 +93,16 @@ impl Backend for RustCrypto {
             PrivateKey::Rsa(key) => rsa::decrypt(key, algorithm, ciphertext),
             _ => Err(super::not_rsa()),
         }
+    }
+
+    fn ecdsa_verify(
+        spec: AsymmetricKeySpec,
+        spki: &[u8],
+        hash: HashAlg,
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, CryptoError> {
+        ecdsa::verify(spec, spki, &message.digest(hash), signature)
     }
 }
 
