@@ -142,6 +142,8 @@ impl Kms {
     /// (aliases, foreign or malformed ARNs) as given.
     fn audit_key(&self, key: &str) -> String {
         match self.scope.parse_key_ref(key, true) {
+            // A key ARN of this region (every response's KeyId) is already in the log's form.
+            Ok(KeyRef::Id(_)) if key.starts_with("arn:") => key.to_string(),
             Ok(KeyRef::Id(id)) => self.key_arn(&id),
             _ => bounded(key),
         }

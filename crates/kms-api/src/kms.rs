@@ -218,9 +218,7 @@ impl Kms {
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use base16ct::lower::encode_string as hex;
 
 /// Replication failures are the service's fault. Transient ones (no leader, no quorum, a peer
 /// unreachable, a deadline) are `DependencyTimeoutException`, which the gRPC front end answers

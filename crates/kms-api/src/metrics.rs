@@ -18,6 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -515,9 +516,9 @@ where
                 let result = future.await;
                 let outcome = match &result {
                     Ok(response) => outcome_of(response.headers()),
-                    Err(_) => "error".to_string(),
+                    Err(_) => Cow::Borrowed("error"),
                 };
-                recorded.record("outcome", outcome.as_str());
+                recorded.record("outcome", &*outcome);
                 if let Some(metrics) = metrics {
                     metrics.record(Api::Grpc, operation, &outcome, started.elapsed());
                 }
@@ -531,10 +532,10 @@ where
 /// The outcome of a gRPC response by its headers: a failed unary call is a trailers-only
 /// response, so `grpc-status` and `x-kms-exception` are headers; a success has no `grpc-status`
 /// header (it comes in the trailers as 0).
-fn outcome_of(headers: &http::HeaderMap) -> String {
+fn outcome_of(headers: &http::HeaderMap) -> Cow<'static, str> {
     let code = headers.get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok());
     match code {
-        None | Some(0) => "ok".to_string(),
+        None | Some(0) => Cow::Borrowed("ok"),
         Some(code) => {
             let exception = headers.get(kms_proto::EXCEPTION_METADATA_KEY).and_then(|v| v.to_str().ok());
             match exception {
@@ -544,9 +545,9 @@ fn outcome_of(headers: &http::HeaderMap) -> String {
                         && name.len() <= 64
                         && name.bytes().all(|b| b.is_ascii_alphabetic()) =>
                 {
-                    name.to_string()
+                    Cow::Owned(name.to_string())
                 }
-                _ => format!("grpc_{:?}", tonic::Code::from_i32(code)),
+                _ => Cow::Owned(format!("grpc_{:?}", tonic::Code::from_i32(code))),
             }
         }
     }

@@ -3,7 +3,6 @@
 use crate::record::{AuditEvent, AuditRecord, BodyView};
 use sha2::{Digest as _, Sha256};
 use std::fmt;
-use std::fmt::Write as _;
 
 /// The `prev_hash` of the first record of a log.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -44,12 +43,7 @@ fn body_hash(prev_hash: &str, body: &[u8]) -> String {
     let mut sha = Sha256::new();
     sha.update(prev_hash.as_bytes());
     sha.update(body);
-    let mut hex = String::with_capacity(64);
-    for byte in sha.finalize() {
-        // Writing into a String cannot fail.
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    base16ct::lower::encode_string(&sha.finalize())
 }
 
 /// Where the next record goes: `None` for an empty log.

@@ -405,9 +405,7 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     out
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use base16ct::lower::encode_string as hex;
 
 fn hex_value(c: u8) -> Option<u8> {
     match c {
@@ -418,18 +416,11 @@ fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    bytes
-        .chunks(2)
-        .map(|pair| match pair {
-            [high, low] => Some(hex_value(*high)? << 4 | hex_value(*low)?),
-            _ => None,
-        })
-        .collect()
+/// A signature: 64 hex digits (either case), or nothing.
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut signature = [0u8; 32];
+    let decoded = base16ct::mixed::decode(text, &mut signature).ok()?;
+    (decoded.len() == 32).then_some(signature)
 }
 
 #[cfg(test)]
@@ -522,6 +513,18 @@ mod tests {
         let mut h = vector_headers();
         h.insert("x-amz-content-sha256", HeaderValue::from_str(&hex(&Sha256::digest(BODY))).unwrap());
         assert!(check(&h, BODY, &credentials(), now()).is_ok());
+    }
+
+    #[test]
+    fn a_signature_is_exactly_64_hex_digits() {
+        let decoded = |text: &str| unhex(text).map(|signature| hex(&signature));
+        assert_eq!(decoded(VECTOR_SIGNATURE).as_deref(), Some(VECTOR_SIGNATURE));
+        assert_eq!(decoded(&VECTOR_SIGNATURE.to_uppercase()).as_deref(), Some(VECTOR_SIGNATURE));
+        let too_long = format!("{VECTOR_SIGNATURE}00");
+        let not_hex = VECTOR_SIGNATURE.replace('0', "g");
+        for bad in [&VECTOR_SIGNATURE[..62], &VECTOR_SIGNATURE[..63], &too_long, &not_hex, "", "+0"] {
+            assert_eq!(unhex(bad), None, "{bad:?}");
+        }
     }
 
     fn code(result: Result<Verified, AwsError>) -> &'static str {

@@ -388,8 +388,8 @@ pub fn render(context: &RunContext, s: &BTreeMap<(TargetId, Workload), Summary>)
         context.cpu,
         context.load_average,
         if context.load_average > 1.0 {
-            ": **a shared machine, other jobs were running, so absolute figures are low and noisy; \
-             the ratios (same run, interleaved) are the useful part**"
+            ": **the machine was busy at the start (other jobs, or runs that had just ended), so \
+             absolute figures may be low and noisy; the ratios (same run, interleaved) are the useful part**"
         } else {
             ""
         },
@@ -586,10 +586,10 @@ mod tests {
         assert!(text.contains("| CreateKey, 3 nodes, fsync: p99 < 50 ms | 60.0 ms | **no** |"), "{text}");
         assert!(text.contains("| CreateKey, 3 nodes, fsync: ≥ 5,000/s | 3,000 keys/s | **no** |"), "{text}");
         assert!(text.contains("≥ 4x OpenBao's 3-node key creation | — | not measured |"), "{text}");
-        assert!(text.contains("a shared machine"), "{text}");
+        assert!(text.contains("the machine was busy"), "{text}");
         assert!(text.contains("- OpenBao 3-node Raft: did not start"), "{text}");
         assert!(!text.contains("| Decrypt"), "rows with no figures are left out: {text}");
-        assert!(!render(&context(0.3), &s).contains("a shared machine"));
+        assert!(!render(&context(0.3), &s).contains("the machine was busy"));
     }
 
     #[test]

@@ -334,7 +334,7 @@ fn write_root_key(path: &Path) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut key = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = base16ct::lower::encode_string(&key);
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(hex.as_bytes())?;
     Ok(())

@@ -191,7 +191,7 @@ fn create_token(principal: &str) -> Result<Json, CliError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| other("drawing random bytes", e))?;
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let digest: String = Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let digest = base16ct::lower::encode_string(&Sha256::digest(token.as_bytes()));
     Ok(Obj::new()
         .str("Principal", principal)
         .str("Token", &token)

@@ -187,15 +187,10 @@ pub fn parse_grant_token(token: &str) -> KmsResult<GrantTokenRef> {
     Ok(GrantTokenRef { key_id: key_id.to_string(), grant_id: encode_hex(grant_id) })
 }
 
-pub fn encode_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use base16ct::lower::encode_string as encode_hex;
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    base16ct::mixed::decode_vec(text).ok()
 }
 
 /// A GrantId field: AWS's length limits, then our form (InvalidGrantIdException otherwise).

