@@ -179,13 +179,17 @@ pub async fn compare(kmsd: &Path, args: Args) -> Result<()> {
             for (id, w, driver, op) in these {
                 let label = format!("{} / {}", id.label(), w.label());
                 let row = load::run(driver.clone(), op.clone(), load, &label).await?;
+                // Which errors, by name: the table keeps only their count.
+                let kinds: Vec<String> =
+                    row.error_kinds.iter().map(|(name, n)| format!("{n} x {name}")).collect();
                 eprintln!(
-                    "round {}/{}: {label}: {:.0} ops/s, p99 {:.2} ms, {} errors",
+                    "round {}/{}: {label}: {:.0} ops/s, p99 {:.2} ms, {} errors{}",
                     round + 1,
                     args.repeats,
                     row.throughput,
                     row.p99_ms,
-                    row.errors
+                    row.errors,
+                    if kinds.is_empty() { String::new() } else { format!(" ({})", kinds.join(", ")) }
                 );
                 rows.entry((*id, *w)).or_default().push(row);
                 // A moment for the target's background work (compactions, Raft heartbeats
