@@ -197,7 +197,7 @@ impl Kms {
         let material_id = kms_crypto::random_bytes(32).map_err(crypto_error)?;
         let material = MaterialVersion {
             version,
-            material_id: hex(material_id.expose()),
+            material_id: base16ct::lower::encode_string(material_id.expose()),
             sealed,
             created: self.now(),
             rotation_type,
@@ -217,8 +217,6 @@ impl Kms {
             .map_err(crypto_error)
     }
 }
-
-pub(crate) use base16ct::lower::encode_string as hex;
 
 /// Replication failures are the service's fault. Transient ones (no leader, no quorum, a peer
 /// unreachable, a deadline) are `DependencyTimeoutException`, which the gRPC front end answers

@@ -14,6 +14,7 @@
 use crate::amz_date;
 use crate::credentials::Credentials;
 use crate::error::AwsError;
+use base16ct::lower::encode_string as hex;
 use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -404,8 +405,6 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     out.copy_from_slice(&mac.finalize().into_bytes());
     out
 }
-
-pub use base16ct::lower::encode_string as hex;
 
 fn hex_value(c: u8) -> Option<u8> {
     match c {

@@ -180,8 +180,7 @@ pub async fn compare(kmsd: &Path, args: Args) -> Result<()> {
                 let label = format!("{} / {}", id.label(), w.label());
                 let row = load::run(driver.clone(), op.clone(), load, &label).await?;
                 // Which errors, by name: the table keeps only their count.
-                let kinds: Vec<String> =
-                    row.error_kinds.iter().map(|(name, n)| format!("{n} x {name}")).collect();
+                let kinds: Vec<String> = row.errors_by_name().collect();
                 eprintln!(
                     "round {}/{}: {label}: {:.0} ops/s, p99 {:.2} ms, {} errors{}",
                     round + 1,

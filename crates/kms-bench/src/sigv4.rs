@@ -2,8 +2,9 @@
 //! `Content-Type: application/x-amz-json-1.1` and `X-Amz-Target: TrentService.<Op>`, signing
 //! exactly the headers the server requires (content-type, host, x-amz-date, x-amz-target).
 
+use base16ct::lower::encode_string as hex;
 use kms_aws_wire::amz_date;
-use kms_aws_wire::sigv4::{ALGORITHM, SERVICE, hex, hmac_sha256, signing_key, string_to_sign};
+use kms_aws_wire::sigv4::{ALGORITHM, SERVICE, hmac_sha256, signing_key, string_to_sign};
 use sha2::{Digest, Sha256};
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";

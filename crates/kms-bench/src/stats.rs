@@ -45,6 +45,13 @@ pub struct Row {
     pub error_kinds: BTreeMap<String, u64>,
 }
 
+impl Row {
+    /// The failed calls by error name, as `<count> x <name>`.
+    pub fn errors_by_name(&self) -> impl Iterator<Item = String> + '_ {
+        self.error_kinds.iter().map(|(name, n)| format!("{n} x {name}"))
+    }
+}
+
 impl Samples {
     pub fn record_ok(&mut self, latency: Duration) {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_MICROS).clamp(1, MAX_MICROS);
@@ -147,8 +154,8 @@ pub fn render_table(rows: &[Row]) -> String {
         ));
     }
     for r in rows {
-        for (name, n) in &r.error_kinds {
-            out.push_str(&format!("  {}: {n} x {name}\n", r.operation));
+        for kind in r.errors_by_name() {
+            out.push_str(&format!("  {}: {kind}\n", r.operation));
         }
     }
     out

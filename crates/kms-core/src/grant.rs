@@ -184,10 +184,8 @@ pub fn parse_grant_token(token: &str) -> KmsResult<GrantTokenRef> {
     }
     let (grant_id, key_id) = rest.split_at(GRANT_ID_BYTES);
     let key_id = std::str::from_utf8(key_id).map_err(|_| invalid())?;
-    Ok(GrantTokenRef { key_id: key_id.to_string(), grant_id: encode_hex(grant_id) })
+    Ok(GrantTokenRef { key_id: key_id.to_string(), grant_id: base16ct::lower::encode_string(grant_id) })
 }
-
-pub use base16ct::lower::encode_string as encode_hex;
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     base16ct::mixed::decode_vec(text).ok()

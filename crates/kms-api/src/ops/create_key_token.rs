@@ -3,7 +3,7 @@
 //! answers a retry from this node's applied state when it can, before any material is made.
 
 use crate::caller::Caller;
-use crate::kms::{Kms, hex};
+use crate::kms::Kms;
 use kms_core::KmsResult;
 use kms_core::idempotency::{self, CreateKeyToken};
 use kms_core::key::KeyRecord;
@@ -44,7 +44,7 @@ impl Kms {
 /// very same request, so tags in another order count as other parameters.
 fn parameters_fingerprint(req: &pb::CreateKeyRequest) -> String {
     let parameters = pb::CreateKeyRequest { idempotency_token: None, ..req.clone() };
-    hex(&Sha256::digest(parameters.encode_to_vec()))
+    base16ct::lower::encode_string(&Sha256::digest(parameters.encode_to_vec()))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::convert::{enum_in, enum_out, timestamp};
 use crate::kms::{Kms, crypto_error, replication_error};
 use kms_core::command::{Command, CommandOutput};
 use kms_core::grant::{
-    GRANT_ID_BYTES, Grant, GrantConstraints, encode_hex, parse_grant_token, validate_grant_id, validate_name,
+    GRANT_ID_BYTES, Grant, GrantConstraints, parse_grant_token, validate_grant_id, validate_name,
     validate_principal,
 };
 use kms_core::policy::{Action, Principal};
@@ -113,7 +113,7 @@ impl Kms {
         let key = self.key(&req.key_id, false).await?;
         let grant_id = kms_crypto::random_bytes(GRANT_ID_BYTES).map_err(crypto_error)?;
         let grant = Grant {
-            grant_id: encode_hex(grant_id.expose()),
+            grant_id: base16ct::lower::encode_string(grant_id.expose()),
             key_id: key.key_id.clone(),
             name: req.name,
             creation_date: self.now(),

@@ -11,8 +11,9 @@
 use crate::authz::{Authz, wire_name};
 use crate::caller::Caller;
 use crate::convert::{enum_in, timestamp};
-use crate::kms::{Kms, crypto_error, hex, replication_error};
+use crate::kms::{Kms, crypto_error, replication_error};
 use crate::ops::crypto::check_blob_len;
+use base16ct::lower::encode_string as hex;
 use kms_core::command::{Command, CommandOutput};
 use kms_core::key::{
     IMPORT_PARAMETERS_VALIDITY_MILLIS, ImportParameters, KeyChange, MaterialImport, MaterialVersion,
