@@ -3,10 +3,13 @@
 //! does not have).
 #![no_main]
 
-use kms_crypto::{EncryptionContext, decrypt_blob, parse_header};
+use std::sync::LazyLock;
+
+use kms_crypto::{AesGcmKey, EncryptionContext, decrypt_blob, parse_header};
 use libfuzzer_sys::fuzz_target;
 
-const KEY: [u8; 32] = [7; 32];
+#[allow(clippy::unwrap_used)] // a 32-byte key is always accepted
+static KEY: LazyLock<AesGcmKey> = LazyLock::new(|| AesGcmKey::new(&[7; 32]).unwrap());
 
 fuzz_target!(|blob: &[u8]| {
     let header = parse_header(blob);

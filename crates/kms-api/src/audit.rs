@@ -16,7 +16,7 @@ use crate::caller::Caller;
 use crate::kms::Kms;
 use crate::metrics::Api;
 use kms_audit::{AuditEvent, AuditLog};
-use kms_core::ids::KeyRef;
+use kms_core::ids::MAX_KEY_REF_LEN;
 use kms_core::{KmsError, KmsResult};
 use kms_proto::v1 as pb;
 use std::collections::{BTreeMap, HashMap};
@@ -139,13 +139,16 @@ impl Kms {
     }
 
     /// A key reference as the log shows it: the ARN for a key id of this region, anything else
-    /// (aliases, foreign or malformed ARNs) as given.
+    /// (aliases, foreign or malformed ARNs, what is too long to be a key id) as given. Two of
+    /// these run on every request (the request's key, then the response's ARN), so nothing is
+    /// parsed: a bare id is what is neither an ARN nor an alias name.
     fn audit_key(&self, key: &str) -> String {
-        match self.scope.parse_key_ref(key, true) {
-            // A key ARN of this region (every response's KeyId) is already in the log's form.
-            Ok(KeyRef::Id(_)) if key.starts_with("arn:") => key.to_string(),
-            Ok(KeyRef::Id(id)) => self.key_arn(&id),
-            _ => bounded(key),
+        if self.scope.is_key_arn(key) {
+            key.to_string()
+        } else if key.starts_with("arn:") || key.starts_with("alias/") || key.len() > MAX_KEY_REF_LEN {
+            bounded(key)
+        } else {
+            self.key_arn(key)
         }
     }
 }

@@ -1,9 +1,11 @@
-//! A bounded cache of values derived from stored bytes (a parsed key policy, unsealed key
-//! material), each valid only while the bytes it came from are still the stored ones.
+//! A bounded cache of values derived from stored state (a parsed key policy, unsealed key
+//! material, a decoded key record), each valid only while what it came from is still current:
+//! the stored bytes themselves, or the version of the whole state they were read at.
 //!
-//! Callers look an entry up with the bytes they just read from the state machine: an entry made
-//! from other bytes (a new policy, material re-sealed under a new root key, a re-import) is
-//! replaced, never used, so the cache needs no invalidation hooks into the write path.
+//! Callers look an entry up with the bytes they just read from the state machine, or with the
+//! state's version taken before a read: an entry made from other bytes (a new policy, material
+//! re-sealed under a new root key, a re-import) or at another version is replaced, never used, so
+//! the cache needs no invalidation hooks into the write path.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -11,52 +13,58 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub(crate) struct DerivedCache<K, V> {
-    entries: Mutex<HashMap<K, Entry<V>>>,
+/// Values of type `V` found by `K`, each valid while its source (of type `S`) is the current one.
+pub(crate) struct DerivedCache<K, V, S = Vec<u8>> {
+    entries: Mutex<HashMap<K, Entry<V, S>>>,
     /// Beyond this many entries the cache starts over: a memory bound, not a working-set estimate.
     capacity: usize,
 }
 
-struct Entry<V> {
-    source: Vec<u8>,
+struct Entry<V, S> {
+    source: S,
     value: Arc<V>,
     last_used: Instant,
 }
 
-impl<K: Hash + Eq, V> DerivedCache<K, V> {
+impl<K: Hash + Eq, V, S> DerivedCache<K, V, S> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self { entries: Mutex::new(HashMap::new()), capacity }
     }
 
-    /// The value derived from `source` for `key`: the cached one if it was derived from these
-    /// very bytes, else `derive()`'s, which is then cached. `derive` runs without the lock held,
+    /// The value derived from `source` for `key`: the cached one if it was derived from this
+    /// very source, else `derive()`'s, which is then cached. `derive` runs without the lock held,
     /// so two callers missing at once may both derive; the second insert wins.
-    /// `key` is borrowed and only owned on insert, so a hit allocates nothing beyond what the
-    /// caller spent building `key`.
-    pub(crate) fn get_or_derive<Q, E>(
+    /// `key` and `source` are borrowed and only owned on insert, so a hit allocates nothing
+    /// beyond what the caller spent building `key`.
+    pub(crate) fn get_or_derive<Q, T, D, E>(
         &self,
         key: &Q,
-        source: &[u8],
-        derive: impl FnOnce() -> Result<V, E>,
+        source: &T,
+        derive: impl FnOnce() -> Result<D, E>,
     ) -> Result<Arc<V>, E>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        S: Borrow<T>,
+        T: PartialEq + ToOwned<Owned = S> + ?Sized,
+        D: Into<Arc<V>>,
     {
         let now = Instant::now();
         if let Some(entry) = self.lock().get_mut(key)
-            && entry.source == source
+            && entry.source.borrow() == source
         {
             entry.last_used = now;
             return Ok(entry.value.clone());
         }
-        let value = Arc::new(derive()?);
+        let value: Arc<V> = derive()?.into();
         let mut entries = self.lock();
         if entries.len() >= self.capacity {
             entries.clear();
         }
-        entries
-            .insert(key.to_owned(), Entry { source: source.to_vec(), value: value.clone(), last_used: now });
+        entries.insert(
+            key.to_owned(),
+            Entry { source: source.to_owned(), value: value.clone(), last_used: now },
+        );
         Ok(value)
     }
 
@@ -71,7 +79,7 @@ impl<K: Hash + Eq, V> DerivedCache<K, V> {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V, S>>> {
         // A panic while holding the lock cannot leave an entry half-written (each is one insert
         // or one field store), so a poisoned map is still sound.
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -91,29 +99,39 @@ mod tests {
     fn an_entry_serves_only_the_bytes_it_came_from() {
         let cache = DerivedCache::<String, &str>::new(8);
         let mut calls = 0;
-        assert_eq!(*cache.get_or_derive("k", b"one", || derive(&mut calls, "1")).unwrap(), "1");
-        assert_eq!(*cache.get_or_derive("k", b"one", || derive(&mut calls, "x")).unwrap(), "1");
+        assert_eq!(*cache.get_or_derive("k", b"one".as_slice(), || derive(&mut calls, "1")).unwrap(), "1");
+        assert_eq!(*cache.get_or_derive("k", b"one".as_slice(), || derive(&mut calls, "x")).unwrap(), "1");
         assert_eq!(calls, 1);
-        assert_eq!(*cache.get_or_derive("k", b"two", || derive(&mut calls, "2")).unwrap(), "2");
-        assert_eq!(*cache.get_or_derive("k", b"two", || derive(&mut calls, "x")).unwrap(), "2");
+        assert_eq!(*cache.get_or_derive("k", b"two".as_slice(), || derive(&mut calls, "2")).unwrap(), "2");
+        assert_eq!(*cache.get_or_derive("k", b"two".as_slice(), || derive(&mut calls, "x")).unwrap(), "2");
         assert_eq!(calls, 2);
     }
 
     #[test]
     fn failures_are_not_cached_and_capacity_bounds_the_map() {
-        let cache = DerivedCache::new(2);
-        assert!(cache.get_or_derive("k", b"s", || Err::<&str, _>("bad")).is_err());
+        let cache = DerivedCache::<String, &str>::new(2);
+        assert!(cache.get_or_derive("k", b"s".as_slice(), || Err::<&str, _>("bad")).is_err());
         assert_eq!(cache.len(), 0);
         for key in ["a", "b", "c"] {
-            cache.get_or_derive(key, b"s", || Ok::<_, ()>(key)).unwrap();
+            cache.get_or_derive(key, b"s".as_slice(), || Ok::<_, ()>(key)).unwrap();
         }
         assert!(cache.len() <= 2);
     }
 
     #[test]
+    fn an_entry_made_at_a_version_serves_only_that_version() {
+        let cache = DerivedCache::<String, &str, u64>::new(8);
+        let mut calls = 0;
+        assert_eq!(*cache.get_or_derive("k", &7, || derive(&mut calls, "1")).unwrap(), "1");
+        assert_eq!(*cache.get_or_derive("k", &7, || derive(&mut calls, "x")).unwrap(), "1");
+        assert_eq!(*cache.get_or_derive("k", &8, || derive(&mut calls, "2")).unwrap(), "2");
+        assert_eq!(calls, 2);
+    }
+
+    #[test]
     fn idle_entries_are_evicted() {
         let cache = DerivedCache::new(8);
-        cache.get_or_derive("k", b"s", || Ok::<_, ()>(1)).unwrap();
+        cache.get_or_derive("k", b"s".as_slice(), || Ok::<_, ()>(1)).unwrap();
         cache.evict_idle(Duration::from_secs(60));
         assert_eq!(cache.len(), 1);
         cache.evict_idle(Duration::ZERO);

@@ -52,8 +52,12 @@ pub struct Kms {
     /// Unsealed material of recently used key versions (`unsealed.rs`).
     pub(crate) materials: Arc<crate::unsealed::MaterialCache>,
     /// Decoded key records, each used only while its stored bytes are the ones it came from: a
-    /// cryptographic request reads the record's bytes but does not decode them again.
+    /// read of a record whose bytes did not change does not decode them again.
     keys: Arc<DerivedCache<String, KeyRecord>>,
+    /// The key each reference resolved to, each used only while the applied state is at the
+    /// version it was read at ([`Region::state_version`]): while nothing is written, a
+    /// cryptographic request reads nothing from RocksDB, not even its key's record.
+    resolved: Arc<DerivedCache<KeyRef, KeyRecord, u64>>,
     /// Principals registered as integrated services ([`Kms::with_services`]).
     pub(crate) services: Arc<std::collections::BTreeSet<String>>,
     /// The other regions of the deployment ([`Kms::with_peer_regions`]).
@@ -93,6 +97,7 @@ impl Kms {
             policies: Arc::default(),
             materials: Arc::new(crate::unsealed::MaterialCache::new(crate::unsealed::MAX_CACHED_MATERIALS)),
             keys: Arc::new(DerivedCache::new(MAX_CACHED_KEYS)),
+            resolved: Arc::new(DerivedCache::new(MAX_CACHED_KEYS)),
             services: Arc::default(),
             peers: Arc::default(),
             deliveries: Arc::default(),
@@ -146,6 +151,13 @@ impl Kms {
     }
 
     fn read_key(&self, key_ref: &KeyRef) -> KmsResult<Arc<KeyRecord>> {
+        // Taken before the read: what is then read is at least as new as the version it is kept
+        // under, so it stays right for as long as the version does.
+        let version = self.region.state_version();
+        self.resolved.get_or_derive(key_ref, &version, || self.read_key_from_state(key_ref))
+    }
+
+    fn read_key_from_state(&self, key_ref: &KeyRef) -> KmsResult<Arc<KeyRecord>> {
         let reader = self.region.reader();
         let keys = Keys::new(&reader);
         let key_id = keys.resolve_id(key_ref)?;

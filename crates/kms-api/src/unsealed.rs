@@ -1,5 +1,5 @@
-//! Unsealed key material for the crypto path: a hot key costs no root-key decryption and no
-//! private-key parsing per request.
+//! Unsealed key material for the crypto path: a hot key costs no root-key decryption, no AES key
+//! expansion and no private-key parsing per request.
 //!
 //! - Entries are found by key id and material version and used only while the sealed value
 //!   they came from is still the stored one. Re-sealing, a re-import or a replicated update
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use kms_core::key::{KeyRecord, MaterialVersion};
 use kms_core::{KmsError, KmsResult};
-use kms_crypto::{PrivateKey, SecretBytes};
+use kms_crypto::{AesGcmKey, PrivateKey, SecretBytes};
 
 use crate::derived_cache::DerivedCache;
 use crate::engine;
@@ -23,8 +23,10 @@ use crate::kms::{Kms, crypto_error};
 
 /// The material of one key version, ready to use.
 pub(crate) enum Unsealed {
-    /// Symmetric (AES-256) or HMAC key bytes.
-    Secret(SecretBytes),
+    /// A symmetric encryption key (AES-256), its schedule expanded.
+    Aes(AesGcmKey),
+    /// HMAC key bytes.
+    Mac(SecretBytes),
     Private(PrivateKey),
 }
 
@@ -39,33 +41,62 @@ pub(crate) const MAX_CACHED_MATERIALS: usize = 16_384;
 pub(crate) const MATERIAL_IDLE: Duration = Duration::from_secs(300);
 
 impl Unsealed {
-    pub(crate) fn secret(&self) -> KmsResult<&SecretBytes> {
+    pub(crate) fn aes(&self) -> KmsResult<&AesGcmKey> {
         match self {
-            Self::Secret(secret) => Ok(secret),
-            Self::Private(_) => {
-                Err(KmsError::internal("expected symmetric key material, found a private key"))
-            }
+            Self::Aes(key) => Ok(key),
+            other => Err(other.not("an AES key")),
+        }
+    }
+
+    pub(crate) fn mac(&self) -> KmsResult<&SecretBytes> {
+        match self {
+            Self::Mac(secret) => Ok(secret),
+            other => Err(other.not("an HMAC key")),
         }
     }
 
     pub(crate) fn private(&self) -> KmsResult<&PrivateKey> {
         match self {
             Self::Private(key) => Ok(key),
-            Self::Secret(_) => {
-                Err(KmsError::internal("expected a private key, found symmetric key material"))
-            }
+            other => Err(other.not("a private key")),
         }
+    }
+
+    /// A key's material reached an operation of another kind of key: a broken invariant (every
+    /// operation checks the key's spec first), not a caller's mistake.
+    fn not(&self, expected: &str) -> KmsError {
+        let found = match self {
+            Self::Aes(_) => "an AES key",
+            Self::Mac(_) => "an HMAC key",
+            Self::Private(_) => "a private key",
+        };
+        KmsError::internal(format!("expected {expected} as key material, found {found}"))
     }
 }
 
 impl Kms {
-    /// The symmetric or HMAC material of one version of `key`.
-    pub(crate) fn secret_material(
+    /// The AES-256 key of one version of a symmetric encryption `key`.
+    pub(crate) fn aes_material(
         &self,
         key: &KeyRecord,
         material: &MaterialVersion,
     ) -> KmsResult<Arc<Unsealed>> {
-        self.cached_material(key, material, || Ok(Unsealed::Secret(self.unseal(key, material)?)))
+        self.cached_material(key, material, || {
+            let secret = self.unseal(key, material)?;
+            if secret.len() != kms_crypto::aead::AES256_KEY_LEN {
+                return Err(KmsError::internal("symmetric key material has the wrong length"));
+            }
+            Ok(Unsealed::Aes(AesGcmKey::new(secret.expose()).map_err(crypto_error)?))
+        })
+    }
+
+    /// The HMAC key of one version of an HMAC `key`.
+    pub(crate) fn mac_material(
+        &self,
+        key: &KeyRecord,
+        material: &MaterialVersion,
+    ) -> KmsResult<Arc<Unsealed>> {
+        self.cached_material(key, material, || Ok(Unsealed::Mac(self.unseal(key, material)?)))
     }
 
     /// The parsed private key of one version of an asymmetric `key`.

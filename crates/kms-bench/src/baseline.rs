@@ -5,6 +5,7 @@
 //! the baseline runs on the same crypto backend as the kmsd built with it.
 
 use anyhow::{Context, Result};
+use kms_crypto::AesGcmKey;
 use kms_proto::v1 as pb;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -66,13 +67,14 @@ impl Drop for Process {
 /// The gRPC service: Encrypt by AES-256-GCM, every other method Unimplemented.
 #[derive(Clone)]
 struct EncryptOnly {
-    key: Arc<[u8; 32]>,
+    key: Arc<AesGcmKey>,
 }
 
 impl EncryptOnly {
     fn new() -> Result<Self> {
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("drawing the baseline key: {e}"))?;
+        let key = kms_crypto::random_bytes(32)
+            .and_then(|bytes| AesGcmKey::new(bytes.expose()))
+            .map_err(|e| anyhow::anyhow!("making the baseline key: {e}"))?;
         Ok(Self { key: Arc::new(key) })
     }
 }
@@ -104,7 +106,7 @@ impl Service<http::Request<tonic::body::Body>> for EncryptOnly {
     }
 }
 
-struct EncryptMethod(Arc<[u8; 32]>);
+struct EncryptMethod(Arc<AesGcmKey>);
 
 impl tonic::server::UnaryService<pb::EncryptRequest> for EncryptMethod {
     type Response = pb::EncryptResponse;
@@ -125,7 +127,7 @@ impl tonic::server::UnaryService<pb::EncryptRequest> for EncryptMethod {
 }
 
 /// nonce || ciphertext || tag, with a fresh random nonce.
-fn seal(key: &[u8; 32], plaintext: &[u8]) -> Result<Vec<u8>, tonic::Status> {
+fn seal(key: &AesGcmKey, plaintext: &[u8]) -> Result<Vec<u8>, tonic::Status> {
     let mut nonce = [0u8; kms_crypto::aead::NONCE_LEN];
     getrandom::fill(&mut nonce).map_err(|e| tonic::Status::internal(format!("random nonce: {e}")))?;
     let sealed = kms_crypto::aead::aead_seal(key, &nonce, b"", plaintext)
@@ -147,7 +149,7 @@ mod tests {
         let blob = seal(&service.key, b"hello").unwrap();
         assert_eq!(blob.len(), 12 + 5 + 16);
         let nonce: [u8; 12] = blob[..12].try_into().unwrap();
-        let opened = kms_crypto::aead::aead_open(service.key.as_ref(), &nonce, b"", &blob[12..]).unwrap();
+        let opened = kms_crypto::aead::aead_open(&service.key, &nonce, b"", &blob[12..]).unwrap();
         assert_eq!(opened.expose(), b"hello");
     }
 }

@@ -330,11 +330,10 @@ impl Drop for SpawnedRegion {
 
 /// A random 32-byte root key as 64 hex digits, mode 0600 (kmsd refuses anything looser).
 fn write_root_key(path: &Path) -> Result<()> {
-    use std::io::{Read as _, Write as _};
+    use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut key = [0u8; 32];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
-    let hex = base16ct::lower::encode_string(&key);
+    let key = kms_crypto::random_bytes(32).map_err(|e| anyhow::anyhow!("drawing a root key: {e}"))?;
+    let hex = zeroize::Zeroizing::new(base16ct::lower::encode_string(key.expose()));
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(hex.as_bytes())?;
     Ok(())

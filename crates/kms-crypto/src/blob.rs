@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     CryptoError, SecretBytes,
-    aead::{AES256_KEY_LEN, NONCE_LEN, TAG_LEN, aead_open, aead_seal},
+    aead::{AesGcmKey, NONCE_LEN, TAG_LEN, aead_open, aead_seal},
     random::random_array,
 };
 
@@ -118,7 +118,7 @@ fn parse(blob: &[u8]) -> Result<ParsedBlob<'_>, CryptoError> {
 /// Encrypts `plaintext` under the AES-256 `key` (the material of `header`'s key and version)
 /// into a v1 blob, with a fresh random nonce, binding the header and `context`.
 pub fn encrypt_blob(
-    key: &[u8; AES256_KEY_LEN],
+    key: &AesGcmKey,
     header: &BlobHeader,
     context: &EncryptionContext,
     plaintext: &[u8],
@@ -126,7 +126,7 @@ pub fn encrypt_blob(
     let header_bytes = header.encode()?;
     let aad = associated_data(&header_bytes, context)?;
     let nonce = random_array::<NONCE_LEN>()?;
-    let sealed = aead_seal(key, &nonce, &aad, plaintext)?;
+    let sealed = aead_seal(key.aes256()?, &nonce, &aad, plaintext)?;
     let mut blob = Vec::with_capacity(header_bytes.len() + NONCE_LEN + sealed.len());
     blob.extend_from_slice(&header_bytes);
     blob.extend_from_slice(&nonce);
@@ -138,10 +138,11 @@ pub fn encrypt_blob(
 /// [`parse_header`]'s key id and version. Every failure, whether parsing, wrong key, wrong
 /// context or tampering, is [`CryptoError::InvalidCiphertext`].
 pub fn decrypt_blob(
-    key: &[u8; AES256_KEY_LEN],
+    key: &AesGcmKey,
     blob: &[u8],
     context: &EncryptionContext,
 ) -> Result<SecretBytes, CryptoError> {
+    let key = key.aes256()?;
     let parsed = parse(blob)?;
     let aad = associated_data(parsed.header_bytes, context).map_err(|_| CryptoError::InvalidCiphertext)?;
     aead_open(key, &parsed.nonce, &aad, parsed.ciphertext_and_tag)
@@ -224,7 +225,9 @@ mod tests {
 
     const UUID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
     const MRK: &str = "mrk-1234abcd12ab34cd56ef1234567890ab";
-    const KEY: [u8; 32] = [0x42; 32];
+    fn key() -> AesGcmKey {
+        AesGcmKey::new(&[0x42; 32]).unwrap()
+    }
 
     fn header(id: &str, version: u32) -> BlobHeader {
         BlobHeader { key_id: id.into(), material_version: version }
@@ -239,8 +242,19 @@ mod tests {
     }
 
     #[test]
+    fn only_an_aes_256_key_makes_or_opens_a_blob() {
+        let aes128 = AesGcmKey::new(&[0x42; 16]).unwrap();
+        let blob = encrypt_blob(&key(), &header(UUID, 1), &ctx(&[]), b"x").unwrap();
+        assert!(matches!(
+            encrypt_blob(&aes128, &header(UUID, 1), &ctx(&[]), b"x"),
+            Err(CryptoError::Internal(_))
+        ));
+        assert!(matches!(decrypt_blob(&aes128, &blob, &ctx(&[])), Err(CryptoError::Internal(_))));
+    }
+
+    #[test]
     fn layout_is_as_documented() {
-        let blob = encrypt_blob(&KEY, &header(UUID, 0x01020304), &ctx(&[]), b"abc").unwrap();
+        let blob = encrypt_blob(&key(), &header(UUID, 0x01020304), &ctx(&[]), b"abc").unwrap();
         assert_eq!(blob[0], 0x01);
         assert_eq!(blob[1], 36);
         assert_eq!(&blob[2..38], UUID.as_bytes());
@@ -259,9 +273,9 @@ mod tests {
             for c in &contexts {
                 for pt in [&b""[..], b"x", &[0xA5; 4096]] {
                     let h = header(id, version);
-                    let blob = encrypt_blob(&KEY, &h, c, pt).unwrap();
+                    let blob = encrypt_blob(&key(), &h, c, pt).unwrap();
                     assert_eq!(parse_header(&blob).unwrap(), h);
-                    assert_eq!(decrypt_blob(&KEY, &blob, c).unwrap().expose(), pt);
+                    assert_eq!(decrypt_blob(&key(), &blob, c).unwrap().expose(), pt);
                 }
             }
         }
@@ -270,15 +284,15 @@ mod tests {
     #[test]
     fn fresh_nonce_per_call() {
         let h = header(UUID, 1);
-        let a = encrypt_blob(&KEY, &h, &ctx(&[]), b"same").unwrap();
-        let b = encrypt_blob(&KEY, &h, &ctx(&[]), b"same").unwrap();
+        let a = encrypt_blob(&key(), &h, &ctx(&[]), b"same").unwrap();
+        let b = encrypt_blob(&key(), &h, &ctx(&[]), b"same").unwrap();
         assert_ne!(a, b);
     }
 
     #[test]
     fn a_different_context_fails() {
         let c = ctx(&[("a", "bc"), ("tenant", "1")]);
-        let blob = encrypt_blob(&KEY, &header(UUID, 1), &c, b"secret").unwrap();
+        let blob = encrypt_blob(&key(), &header(UUID, 1), &c, b"secret").unwrap();
         for other in [
             ctx(&[]),
             ctx(&[("a", "bc")]),
@@ -287,9 +301,9 @@ mod tests {
             ctx(&[("ab", "c"), ("tenant", "1")]),
             ctx(&[("A", "bc"), ("tenant", "1")]),
         ] {
-            assert!(invalid(decrypt_blob(&KEY, &blob, &other)), "{other:?}");
+            assert!(invalid(decrypt_blob(&key(), &blob, &other)), "{other:?}");
         }
-        assert!(invalid(decrypt_blob(&[0x43; 32], &blob, &c)));
+        assert!(invalid(decrypt_blob(&AesGcmKey::new(&[0x43; 32]).unwrap(), &blob, &c)));
     }
 
     #[test]
@@ -322,12 +336,12 @@ mod tests {
     fn every_flipped_byte_fails() {
         let c = ctx(&[("k", "v"), ("k2", "v2")]);
         for id in [UUID, MRK] {
-            let blob = encrypt_blob(&KEY, &header(id, 7), &c, b"sixteen byte msg + a bit").unwrap();
+            let blob = encrypt_blob(&key(), &header(id, 7), &c, b"sixteen byte msg + a bit").unwrap();
             for pos in 0..blob.len() {
                 for mask in [0x01u8, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0xFF] {
                     let mut bad = blob.clone();
                     bad[pos] ^= mask;
-                    assert!(invalid(decrypt_blob(&KEY, &bad, &c)), "pos {pos} mask {mask:#x}");
+                    assert!(invalid(decrypt_blob(&key(), &bad, &c)), "pos {pos} mask {mask:#x}");
                 }
             }
         }
@@ -336,18 +350,18 @@ mod tests {
     #[test]
     fn every_truncation_and_extension_fails() {
         let c = ctx(&[("k", "v")]);
-        let blob = encrypt_blob(&KEY, &header(UUID, 3), &c, b"payload").unwrap();
+        let blob = encrypt_blob(&key(), &header(UUID, 3), &c, b"payload").unwrap();
         for len in 0..blob.len() {
-            assert!(invalid(decrypt_blob(&KEY, &blob[..len], &c)), "len {len}");
+            assert!(invalid(decrypt_blob(&key(), &blob[..len], &c)), "len {len}");
         }
         let mut longer = blob.clone();
         longer.push(0);
-        assert!(invalid(decrypt_blob(&KEY, &longer, &c)));
+        assert!(invalid(decrypt_blob(&key(), &longer, &c)));
     }
 
     #[test]
     fn parse_header_rejects_malformed_headers() {
-        let good = encrypt_blob(&KEY, &header(UUID, 9), &ctx(&[]), b"").unwrap();
+        let good = encrypt_blob(&key(), &header(UUID, 9), &ctx(&[]), b"").unwrap();
         assert_eq!(parse_header(&good).unwrap(), header(UUID, 9));
 
         for version in [0x00u8, 0x02, 0xFF] {
@@ -381,7 +395,7 @@ mod tests {
         for id in ["", "alias/foo", "1234ABCD-12AB-34CD-56EF-1234567890AB", "mrk-123", &"a".repeat(300)] {
             assert!(
                 matches!(
-                    encrypt_blob(&KEY, &header(id, 1), &ctx(&[]), b"x"),
+                    encrypt_blob(&key(), &header(id, 1), &ctx(&[]), b"x"),
                     Err(CryptoError::InvalidInput(_))
                 ),
                 "{id}"

@@ -34,6 +34,7 @@ pub mod region_wrap;
 pub mod seal;
 mod secret;
 
+pub use aead::AesGcmKey;
 pub use asymmetric::{
     AsymmetricKeySpec, EncryptionAlgorithm, MessageType, PrivateKey, SigningAlgorithm, derive_shared_secret,
     generate_data_key_pair, generate_private_key, max_plaintext_len, public_key_der, rsa_decrypt,

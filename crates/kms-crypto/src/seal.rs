@@ -20,7 +20,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::{
     CryptoError, SecretBytes,
-    aead::{AES256_KEY_LEN, NONCE_LEN, TAG_LEN, aead_open, aead_seal},
+    aead::{AES256_KEY_LEN, AesGcmKey, NONCE_LEN, TAG_LEN, aead_open, aead_seal},
     random::{random_array, random_bytes},
 };
 
@@ -175,7 +175,7 @@ pub fn seal(
     let root_id = root.id();
     let aad = associated_data(SEAL_FORMAT_V2, key_id, material_version, Some(root_id))?;
     let nonce = random_array::<NONCE_LEN>()?;
-    let sealed = aead_seal(&root.0, &nonce, &aad, material)?;
+    let sealed = aead_seal(&AesGcmKey::new(&root.0)?, &nonce, &aad, material)?;
     let mut out = Vec::with_capacity(1 + ROOT_KEY_ID_LEN + NONCE_LEN + sealed.len());
     out.push(SEAL_FORMAT_V2);
     out.extend_from_slice(&root_id.0);
@@ -232,7 +232,7 @@ fn open(root: &RootKey, aad: &[u8], body: &[u8]) -> Result<SecretBytes, CryptoEr
     }
     let (nonce, ciphertext_and_tag) = body.split_at(NONCE_LEN);
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| unseal_failed())?;
-    aead_open(&root.0, &nonce, aad, ciphertext_and_tag).map_err(|_| unseal_failed())
+    aead_open(&AesGcmKey::new(&root.0)?, &nonce, aad, ciphertext_and_tag).map_err(|_| unseal_failed())
 }
 
 fn unseal_failed() -> CryptoError {
@@ -279,7 +279,12 @@ mod tests {
     fn seal_v1(root: &RootKey, key_id: &str, version: u32, material: &[u8]) -> Vec<u8> {
         let aad = associated_data(SEAL_FORMAT_V1, key_id, version, None).unwrap();
         let nonce = random_array::<NONCE_LEN>().unwrap();
-        [&[SEAL_FORMAT_V1][..], &nonce, &aead_seal(&root.0, &nonce, &aad, material).unwrap()].concat()
+        [
+            &[SEAL_FORMAT_V1][..],
+            &nonce,
+            &aead_seal(&AesGcmKey::new(&root.0).unwrap(), &nonce, &aad, material).unwrap(),
+        ]
+        .concat()
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Reads of the applied state straight from RocksDB, shared by the public reader and by the
 //! state-machine write handle.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use kms_core::store::{StateRead, StoreError};
 use rocksdb::{DB, Direction, IteratorMode};
 
@@ -11,6 +14,27 @@ pub(crate) type KvPairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn store_err(doing: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::new(format!("{doing}: {e}"))
+}
+
+/// Counts the writes to this node's applied state, so a reader can tell without reading that
+/// nothing changed since it last looked ([`crate::Region::state_version`]).
+///
+/// The state machine advances it after each write and before it answers the proposers of what
+/// it wrote, so once a client has its answer every reader sees the new count. A reader takes the
+/// count *before* it reads: what it then reads is at least as new as that count, and stays
+/// current for as long as the count stays the same.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StateVersion(Arc<AtomicU64>);
+
+impl StateVersion {
+    pub(crate) fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Call after every write to the state's column family, before telling anyone of it.
+    pub(crate) fn advance(&self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
 }
 
 pub(crate) fn get(db: &DB, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {

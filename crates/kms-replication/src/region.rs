@@ -20,7 +20,7 @@ use crate::log_store::LogStore;
 use crate::network::client::NetworkFactory;
 use crate::network::peers::Peers;
 use crate::network::server::{RaftAdminServer, RaftServer};
-use crate::reader::RegionReader;
+use crate::reader::{RegionReader, StateVersion};
 use crate::state_machine::StateMachine;
 use crate::types::{Raft, RaftNode, TypeConfig};
 
@@ -94,6 +94,7 @@ pub(crate) struct Inner {
     pub(crate) peers: Peers,
     pub(crate) admin: AdminCore,
     db: Db,
+    state_version: StateVersion,
     raft_addr: SocketAddr,
     server: Mutex<Option<ServerHandle>>,
 }
@@ -140,6 +141,7 @@ impl Region {
             .committed_index()
             .map_err(|e| ReplicationError::storage("reading the committed index", e))?;
         let (state_machine, started) = StateMachine::starting(db.clone(), app);
+        let state_version = state_machine.version();
         let applied = state_machine
             .applied_meta()
             .map_err(|e| ReplicationError::storage("reading the last applied log id", e))?
@@ -167,6 +169,7 @@ impl Region {
                 peers,
                 admin,
                 db,
+                state_version,
                 raft_addr,
                 server: Mutex::new(Some(server)),
             }),
@@ -260,6 +263,13 @@ impl Region {
     /// Reads the latest state applied on this node straight from RocksDB.
     pub fn reader(&self) -> impl StateRead + Send + Sync + 'static {
         RegionReader::new(self.inner.db.clone())
+    }
+
+    /// A number that changes whenever this node's applied state does. Taken before a read, it
+    /// says for as long as it stays the same that what was read is still the state: a cache of
+    /// values derived from the state can skip the read.
+    pub fn state_version(&self) -> u64 {
+        self.inner.state_version.current()
     }
 
     /// Whether this node currently believes it is the leader.

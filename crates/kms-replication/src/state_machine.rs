@@ -25,7 +25,7 @@ use rocksdb::{ColumnFamily, DB, IteratorMode, WriteBatch};
 use tokio::sync::Mutex;
 
 use crate::db::{self, CF_SM_DATA, CF_SM_META, Db};
-use crate::reader::{self, KvPairs};
+use crate::reader::{self, KvPairs, StateVersion};
 use crate::snapshot::{self, KEY_LAST_APPLIED, KEY_MEMBERSHIP, SnapshotBuilder};
 use crate::types::{
     Entry, LogId, Response, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig,
@@ -41,6 +41,7 @@ const MAX_GROUP_BYTES: usize = 4 << 20;
 /// group's earlier entries (`pending`); the current command's own writes wait in `current`.
 struct ApplyBatch<'a> {
     db: &'a DB,
+    version: &'a StateVersion,
     data_cf: &'a ColumnFamily,
     meta_cf: &'a ColumnFamily,
     batch: WriteBatch,
@@ -52,9 +53,10 @@ struct ApplyBatch<'a> {
 }
 
 impl<'a> ApplyBatch<'a> {
-    fn new(db: &'a DB) -> io::Result<Self> {
+    fn new(db: &'a DB, version: &'a StateVersion) -> io::Result<Self> {
         Ok(Self {
             db,
+            version,
             data_cf: db::cf(db, CF_SM_DATA)?,
             meta_cf: db::cf(db, CF_SM_META)?,
             batch: WriteBatch::default(),
@@ -84,7 +86,9 @@ impl<'a> ApplyBatch<'a> {
         batch.put_cf(self.meta_cf, KEY_LAST_APPLIED, db::encode(&Some(last_applied), "last applied log id")?);
         self.pending.clear();
         self.entries = 0;
-        db::write(self.db, batch, false, "apply committed entries")
+        db::write(self.db, batch, false, "apply committed entries")?;
+        self.version.advance();
+        Ok(())
     }
 
     /// The highest node id ever in the membership, as of the current entry (0 if unknown).
@@ -154,6 +158,8 @@ fn decode_node_id(bytes: Option<Vec<u8>>) -> u64 {
 pub(crate) struct StateMachine {
     db: Db,
     app: Arc<dyn StateMachineApp>,
+    /// Advanced after every write to the state; shared with the region's readers.
+    version: StateVersion,
     /// Shared with snapshot builders: see [`SnapshotBuilder::current_lock`].
     current_snapshot_lock: Arc<Mutex<()>>,
     /// Set while openraft reads the node's initial state (see [`Self::starting`]).
@@ -171,7 +177,18 @@ impl Started {
 
 impl StateMachine {
     pub(crate) fn new(db: Db, app: Arc<dyn StateMachineApp>) -> Self {
-        Self { db, app, current_snapshot_lock: Arc::new(Mutex::new(())), starting: Arc::default() }
+        Self {
+            db,
+            app,
+            version: StateVersion::default(),
+            current_snapshot_lock: Arc::new(Mutex::new(())),
+            starting: Arc::default(),
+        }
+    }
+
+    /// The count of this machine's writes, for the region's readers.
+    pub(crate) fn version(&self) -> StateVersion {
+        self.version.clone()
     }
 
     /// A state machine for `Raft::new`, which reads the current snapshot while it loads the
@@ -213,7 +230,7 @@ impl StateMachine {
     /// Applies one entry and commits its effects with the new applied id; returns the response.
     #[cfg(test)]
     fn apply_entry(&self, entry: &Entry) -> io::Result<Vec<u8>> {
-        let mut group = ApplyBatch::new(&self.db)?;
+        let mut group = ApplyBatch::new(&self.db, &self.version)?;
         let response = self.apply_into(&mut group, entry)?;
         group.commit()?;
         Ok(response)
@@ -266,7 +283,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     where
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
     {
-        let mut group = ApplyBatch::new(&self.db)?;
+        let mut group = ApplyBatch::new(&self.db, &self.version)?;
         let mut replies = Vec::new();
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
@@ -296,6 +313,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         tokio::task::spawn_blocking(move || Self::install_blocking(&db, &meta_owned, &snapshot))
             .await
             .map_err(|e| io::Error::other(format!("snapshot install task: {e}")))??;
+        self.version.advance();
         tracing::info!(
             last_log_index = meta.last_log_id.as_ref().map(|id| id.index),
             "installed state-machine snapshot"
@@ -393,7 +411,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = db::open(dir.path()).unwrap();
         let mut machine = StateMachine::new(db.clone(), Arc::new(ScriptApp));
+        let version = machine.version();
+        assert_eq!(version.current(), 0);
         apply_group(&mut machine, 1, &["put k1 a", "put k2 b", "put k3 c", "put k4 d", "put k5 e"]).await;
+        assert_eq!(version.current(), 1, "one group is one write");
         apply_group(
             &mut machine,
             6,
@@ -423,6 +444,7 @@ mod tests {
         assert_eq!(get("x4").as_deref(), Some("k0,k2,k4,k5,k6"));
         assert_eq!(get("x5").as_deref(), Some(""));
         assert_eq!(machine.applied_state().await.unwrap().0, Some(log_id::<TypeConfig>(1, 1, 16)));
+        assert_eq!(version.current(), 2);
     }
 
     #[tokio::test]
@@ -482,6 +504,7 @@ mod tests {
         let other_dir = tempfile::tempdir().unwrap();
         let mut other = StateMachine::new(db::open(other_dir.path()).unwrap(), Arc::new(EchoApp));
         other.install_snapshot(&sent.meta, sent.snapshot.clone()).await.unwrap();
+        assert_eq!(other.version().current(), 1, "installing a snapshot changes the state");
         assert_eq!(
             other.applied_state().await.unwrap(),
             (sent.meta.last_log_id, sent.meta.last_membership.clone())

@@ -104,13 +104,6 @@ fn asymmetric_algorithm(
     }
 }
 
-fn aes_key(material: &SecretBytes) -> KmsResult<&[u8; 32]> {
-    material
-        .expose()
-        .try_into()
-        .map_err(|_| KmsError::internal("symmetric key material has the wrong length"))
-}
-
 impl Kms {
     /// A key the caller may use as `authz` asks and that may encrypt and decrypt right now.
     async fn encryption_key(
@@ -227,10 +220,10 @@ impl Kms {
         plaintext: &[u8],
     ) -> KmsResult<(Vec<u8>, String)> {
         let material = key.current_material()?;
-        let secret = self.secret_material(key, material)?;
+        let unsealed = self.aes_material(key, material)?;
         let header = BlobHeader { key_id: key.key_id.clone(), material_version: material.version };
-        let blob = kms_crypto::encrypt_blob(aes_key(secret.secret()?)?, &header, context, plaintext)
-            .map_err(crypto_error)?;
+        let blob =
+            kms_crypto::encrypt_blob(unsealed.aes()?, &header, context, plaintext).map_err(crypto_error)?;
         Ok((blob, material.material_id.clone()))
     }
 
@@ -274,8 +267,8 @@ impl Kms {
         // same version (see `KeyRecord::divergent_materials`).
         let mut opened = None;
         for material in key.decryption_materials(header.material_version) {
-            let secret = self.secret_material(&key, material)?;
-            match kms_crypto::decrypt_blob(aes_key(secret.secret()?)?, blob, context) {
+            let unsealed = self.aes_material(&key, material)?;
+            match kms_crypto::decrypt_blob(unsealed.aes()?, blob, context) {
                 Ok(plaintext) => {
                     opened = Some((plaintext, material.material_id.clone()));
                     break;
@@ -495,7 +488,7 @@ impl Kms {
                 key.key_id, key.key_spec
             )));
         }
-        let secret = self.secret_material(&key, key.current_material()?)?;
+        let secret = self.mac_material(&key, key.current_material()?)?;
         Ok((key, algorithm, secret))
     }
 
@@ -509,11 +502,8 @@ impl Kms {
         let (key, algorithm, secret) =
             self.mac_key(&req.key_id, req.mac_algorithm, &req.message, authz).await?;
         dry_run_gate(req.dry_run)?;
-        let mac = kms_crypto::generate_mac(
-            engine::mac_algorithm(algorithm),
-            secret.secret()?.expose(),
-            &req.message,
-        );
+        let mac =
+            kms_crypto::generate_mac(engine::mac_algorithm(algorithm), secret.mac()?.expose(), &req.message);
         self.record_use(&key, "GenerateMac");
         Ok(pb::GenerateMacResponse {
             mac,
@@ -533,7 +523,7 @@ impl Kms {
         let (key, algorithm, secret) =
             self.mac_key(&req.key_id, req.mac_algorithm, &req.message, authz).await?;
         dry_run_gate(req.dry_run)?;
-        let secret = secret.secret()?;
+        let secret = secret.mac()?;
         if !kms_crypto::verify_mac(engine::mac_algorithm(algorithm), secret.expose(), &req.message, &req.mac)
         {
             return Err(KmsError::invalid_mac("the MAC does not match the message and key"));

@@ -46,26 +46,36 @@ pub(crate) enum PrivateKey {
 impl Backend for AwsLc {
     const NAME: &'static str = if cfg!(feature = "fips") { "AWS-LC (FIPS module)" } else { "AWS-LC" };
     type PrivateKey = PrivateKey;
+    type AesGcmKey = LessSafeKey;
+
+    fn aes_gcm_key(key: &[u8]) -> Result<LessSafeKey, CryptoError> {
+        let algorithm = match key.len() {
+            AES256_KEY_LEN => &AES_256_GCM,
+            AES128_KEY_LEN => &AES_128_GCM,
+            n => return Err(super::bad_aes_key(n)),
+        };
+        UnboundKey::new(algorithm, key)
+            .map(LessSafeKey::new)
+            .map_err(|_| CryptoError::Internal("AES-GCM key rejected".into()))
+    }
 
     fn aes_gcm_seal(
-        key: &[u8],
+        key: &LessSafeKey,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         buf: &mut Vec<u8>,
     ) -> Result<(), CryptoError> {
-        aes_gcm_key(key)?
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), buf)
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), buf)
             // Only reachable for inputs beyond GCM's limits (~64 GiB of plaintext).
             .map_err(|_| CryptoError::Internal("AES-GCM encryption failed".into()))
     }
 
     fn aes_gcm_open(
-        key: &[u8],
+        key: &LessSafeKey,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         buf: &mut SecretBytes,
     ) -> Result<(), CryptoError> {
-        let key = aes_gcm_key(key)?;
         let opened = key
             .open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), buf.expose_mut())
             .map_err(|_| CryptoError::InvalidCiphertext)?
@@ -196,17 +206,6 @@ impl Backend for AwsLc {
     }
 }
 
-fn aes_gcm_key(key: &[u8]) -> Result<LessSafeKey, CryptoError> {
-    let algorithm = match key.len() {
-        AES256_KEY_LEN => &AES_256_GCM,
-        AES128_KEY_LEN => &AES_128_GCM,
-        n => return Err(super::bad_aes_key(n)),
-    };
-    UnboundKey::new(algorithm, key)
-        .map(LessSafeKey::new)
-        .map_err(|_| CryptoError::Internal("AES-GCM key rejected".into()))
-}
-
 /// AWS-LC's ECDSA algorithms (DER signatures) for one NIST curve, with the one hash AWS pairs
 /// with it.
 struct NistEcdsa {
@@ -272,43 +271,46 @@ mod tests {
     use crate::asymmetric::{MessageType, generate_private_key};
     use crate::random::random_bytes;
 
-    type SealFn = fn(&[u8], &[u8; NONCE_LEN], &[u8], &mut Vec<u8>) -> Result<(), CryptoError>;
     type VerifyFn = fn(AsymmetricKeySpec, &[u8], HashAlg, Message<'_>, &[u8]) -> Result<bool, CryptoError>;
+
+    fn seal_with<B: Backend>(key: &[u8], nonce: &[u8; NONCE_LEN], plaintext: &[u8]) -> Vec<u8> {
+        let mut buf = plaintext.to_vec();
+        B::aes_gcm_seal(&B::aes_gcm_key(key).unwrap(), nonce, b"aad", &mut buf).unwrap();
+        buf
+    }
+
+    fn open_with<B: Backend>(
+        key: &[u8],
+        nonce: &[u8; NONCE_LEN],
+        sealed: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
+        let mut buf = SecretBytes::new(sealed.to_vec());
+        B::aes_gcm_open(&B::aes_gcm_key(key).unwrap(), nonce, b"aad", &mut buf)?;
+        Ok(buf)
+    }
 
     #[test]
     fn aes_gcm_agrees_with_rustcrypto_both_ways() {
         for (key_len, plaintext_len) in [(32, 0), (32, 1), (32, 32), (32, 4096), (16, 100)] {
             let key = random_bytes(key_len).unwrap();
+            let key = key.expose();
             let nonce: [u8; NONCE_LEN] = random_bytes(NONCE_LEN).unwrap().expose().try_into().unwrap();
             let plaintext = random_bytes(plaintext_len).unwrap();
-            let seal = |seal: SealFn| {
-                let mut buf = plaintext.expose().to_vec();
-                seal(key.expose(), &nonce, b"aad", &mut buf).unwrap();
-                buf
-            };
-            let sealed = seal(AwsLc::aes_gcm_seal);
+            let sealed = seal_with::<AwsLc>(key, &nonce, plaintext.expose());
             assert_eq!(
                 sealed,
-                seal(RustCrypto::aes_gcm_seal),
+                seal_with::<RustCrypto>(key, &nonce, plaintext.expose()),
                 "key {key_len} B, plaintext {plaintext_len} B"
             );
+            assert_eq!(open_with::<RustCrypto>(key, &nonce, &sealed).unwrap().expose(), plaintext.expose());
+            assert_eq!(open_with::<AwsLc>(key, &nonce, &sealed).unwrap().expose(), plaintext.expose());
 
-            let mut opened = SecretBytes::new(sealed.clone());
-            RustCrypto::aes_gcm_open(key.expose(), &nonce, b"aad", &mut opened).unwrap();
-            assert_eq!(opened.expose(), plaintext.expose());
-            let mut opened = SecretBytes::new(sealed.clone());
-            AwsLc::aes_gcm_open(key.expose(), &nonce, b"aad", &mut opened).unwrap();
-            assert_eq!(opened.expose(), plaintext.expose());
-
-            let mut tampered = SecretBytes::new(sealed);
-            tampered.expose_mut()[0] ^= 1;
-            let refused = AwsLc::aes_gcm_open(key.expose(), &nonce, b"aad", &mut tampered);
+            let mut tampered = sealed;
+            tampered[0] ^= 1;
+            let refused = open_with::<AwsLc>(key, &nonce, &tampered);
             assert_eq!(refused.unwrap_err(), CryptoError::InvalidCiphertext);
         }
-        assert!(matches!(
-            AwsLc::aes_gcm_seal(&[0; 24], &[0; NONCE_LEN], b"", &mut vec![]),
-            Err(CryptoError::Internal(_))
-        ));
+        assert!(matches!(AwsLc::aes_gcm_key(&[0; 24]), Err(CryptoError::Internal(_))));
     }
 
     /// RSASSA-PKCS1-v1_5 and PureEdDSA are deterministic: both backends must sign alike, from a

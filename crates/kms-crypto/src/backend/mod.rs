@@ -72,11 +72,16 @@ pub(crate) trait Backend {
     const NAME: &'static str;
     /// A parsed private key, wiped on drop.
     type PrivateKey: Send + Sync;
+    /// An AES-GCM key with its schedule expanded, wiped on drop.
+    type AesGcmKey: Send + Sync;
 
-    /// AES-GCM with a 16- or 32-byte key: encrypts `buf` in place and appends the 16-byte tag.
-    /// The caller reserved room for the tag, so no plaintext copy is left by a reallocation.
+    /// Expands a 16- or 32-byte AES-GCM key (`Internal` for any other length).
+    fn aes_gcm_key(key: &[u8]) -> Result<Self::AesGcmKey, CryptoError>;
+
+    /// AES-GCM: encrypts `buf` in place and appends the 16-byte tag. The caller reserved room
+    /// for the tag, so no plaintext copy is left by a reallocation.
     fn aes_gcm_seal(
-        key: &[u8],
+        key: &Self::AesGcmKey,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         buf: &mut Vec<u8>,
@@ -85,7 +90,7 @@ pub(crate) trait Backend {
     /// AES-GCM decryption of `ciphertext || tag` in place; on success `buf` is cut down to the
     /// plaintext.
     fn aes_gcm_open(
-        key: &[u8],
+        key: &Self::AesGcmKey,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         buf: &mut SecretBytes,
@@ -136,6 +141,6 @@ fn not_rsa() -> CryptoError {
 }
 
 /// A key of the wrong size is a bug or corrupt stored material, never client input.
-fn bad_aes_key(len: usize) -> CryptoError {
+pub(crate) fn bad_aes_key(len: usize) -> CryptoError {
     CryptoError::Internal(format!("AES-GCM key of {len} bytes"))
 }

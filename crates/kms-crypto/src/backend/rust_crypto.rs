@@ -28,15 +28,25 @@ pub(crate) enum PrivateKey {
 impl Backend for RustCrypto {
     const NAME: &'static str = "RustCrypto";
     type PrivateKey = PrivateKey;
+    type AesGcmKey = Cipher;
+
+    fn aes_gcm_key(key: &[u8]) -> Result<Cipher, CryptoError> {
+        match key.len() {
+            AES256_KEY_LEN => Aes256Gcm::new_from_slice(key).map(|c| Cipher::Aes256(Box::new(c))),
+            AES128_KEY_LEN => Aes128Gcm::new_from_slice(key).map(|c| Cipher::Aes128(Box::new(c))),
+            n => return Err(super::bad_aes_key(n)),
+        }
+        .map_err(|_| CryptoError::Internal("AES-GCM key rejected".into()))
+    }
 
     fn aes_gcm_seal(
-        key: &[u8],
+        key: &Cipher,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         buf: &mut Vec<u8>,
     ) -> Result<(), CryptoError> {
         let nonce = (*nonce).into();
-        match cipher(key)? {
+        match key {
             Cipher::Aes128(c) => c.encrypt_in_place(&nonce, aad, buf),
             Cipher::Aes256(c) => c.encrypt_in_place(&nonce, aad, buf),
         }
@@ -45,14 +55,14 @@ impl Backend for RustCrypto {
     }
 
     fn aes_gcm_open(
-        key: &[u8],
+        key: &Cipher,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
         buf: &mut SecretBytes,
     ) -> Result<(), CryptoError> {
         let nonce = (*nonce).into();
         let mut view = SecretVecBuffer(buf);
-        match cipher(key)? {
+        match key {
             Cipher::Aes128(c) => c.decrypt_in_place(&nonce, aad, &mut view),
             Cipher::Aes256(c) => c.decrypt_in_place(&nonce, aad, &mut view),
         }
@@ -109,18 +119,9 @@ impl Backend for RustCrypto {
 /// The two AES-GCM key sizes, so the vectors for both exercise the same code path. Boxed so the
 /// expanded key schedule lives in one heap place that is zeroized on drop (the `zeroize`
 /// feature of aes-gcm), rather than being moved around the stack.
-enum Cipher {
+pub(crate) enum Cipher {
     Aes128(Box<Aes128Gcm>),
     Aes256(Box<Aes256Gcm>),
-}
-
-fn cipher(key: &[u8]) -> Result<Cipher, CryptoError> {
-    match key.len() {
-        AES256_KEY_LEN => Aes256Gcm::new_from_slice(key).map(|c| Cipher::Aes256(Box::new(c))),
-        AES128_KEY_LEN => Aes128Gcm::new_from_slice(key).map(|c| Cipher::Aes128(Box::new(c))),
-        n => return Err(super::bad_aes_key(n)),
-    }
-    .map_err(|_| CryptoError::Internal("AES-GCM key rejected".into()))
 }
 
 /// Lets aead decrypt straight into a [`SecretBytes`], which only ever shrinks (the tag is cut
