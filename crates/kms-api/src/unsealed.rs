@@ -75,7 +75,8 @@ impl Unsealed {
 }
 
 impl Kms {
-    /// The AES-256 key of one version of a symmetric encryption `key`.
+    /// The AES key of one version of a symmetric encryption `key` (the ciphertext blob refuses
+    /// any but an AES-256 one, so a wrong-sized stored material fails there, as `Internal`).
     pub(crate) fn aes_material(
         &self,
         key: &KeyRecord,
@@ -83,9 +84,6 @@ impl Kms {
     ) -> KmsResult<Arc<Unsealed>> {
         self.cached_material(key, material, || {
             let secret = self.unseal(key, material)?;
-            if secret.len() != kms_crypto::aead::AES256_KEY_LEN {
-                return Err(KmsError::internal("symmetric key material has the wrong length"));
-            }
             Ok(Unsealed::Aes(AesGcmKey::new(secret.expose()).map_err(crypto_error)?))
         })
     }

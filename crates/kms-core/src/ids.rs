@@ -31,11 +31,16 @@ impl RegionScope {
     }
 
     fn arn(&self, resource: &[&str]) -> String {
-        let prefix = ["arn:", &self.partition, ":kms:", &self.region, ":", &self.account, ":"];
-        let parts = prefix.iter().chain(resource);
-        let mut arn = String::with_capacity(parts.clone().map(|part| part.len()).sum());
+        let parts = self.arn_prefix().into_iter().chain(resource.iter().copied());
+        let mut arn = String::with_capacity(parts.clone().map(str::len).sum());
         parts.for_each(|part| arn.push_str(part));
         arn
+    }
+
+    /// `arn:<partition>:kms:<region>:<account>:`, in pieces: what every ARN of this region starts
+    /// with, for building ARNs and recognising them alike.
+    fn arn_prefix(&self) -> [&str; 7] {
+        ["arn:", &self.partition, ":kms:", &self.region, ":", &self.account, ":"]
     }
 
     /// Whether `text` is a key ARN of this region (not an alias ARN) as [`key_arn`] writes it:
@@ -43,17 +48,11 @@ impl RegionScope {
     ///
     /// [`key_arn`]: Self::key_arn
     pub fn is_key_arn(&self, text: &str) -> bool {
-        let key_id = [
-            "arn:",
-            self.partition.as_str(),
-            ":kms:",
-            self.region.as_str(),
-            ":",
-            self.account.as_str(),
-            ":key/",
-        ]
-        .iter()
-        .try_fold(text, |rest, part| rest.strip_prefix(part));
+        let key_id = self
+            .arn_prefix()
+            .into_iter()
+            .chain(["key/"])
+            .try_fold(text, |rest, part| rest.strip_prefix(part));
         key_id.is_some_and(|id| !id.is_empty()) && text.len() <= MAX_KEY_REF_LEN
     }
 
