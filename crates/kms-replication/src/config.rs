@@ -59,6 +59,9 @@ impl RaftTuning {
 /// least `node_id`, `data_dir` and the two addresses.
 #[derive(Debug, Clone)]
 pub struct RegionConfig {
+    /// The region's name (kmsd's `region`), printable ASCII. Every Raft message carries it with
+    /// the node id it is for, and a node refuses messages meant for another region or node.
+    pub region: String,
     /// This node's Raft id. Never reuse an id after a node was removed from the region.
     pub node_id: u64,
     /// RocksDB lives in `data_dir/raft`.
@@ -101,6 +104,7 @@ impl std::fmt::Debug for TransportTls {
 impl Default for RegionConfig {
     fn default() -> Self {
         Self {
+            region: "local".to_string(),
             node_id: 1,
             data_dir: PathBuf::from("data"),
             raft_listen: SocketAddr::from(([127, 0, 0, 1], 7001)),

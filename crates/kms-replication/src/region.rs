@@ -17,6 +17,7 @@ use crate::config::RegionConfig;
 use crate::db::{self, Db};
 use crate::error::ReplicationError;
 use crate::log_store::LogStore;
+use crate::network::addressing::{self, LocalNode};
 use crate::network::client::NetworkFactory;
 use crate::network::peers::Peers;
 use crate::network::server::{RaftAdminServer, RaftServer};
@@ -125,6 +126,8 @@ impl Region {
         config: RegionConfig,
         app: Arc<dyn StateMachineApp>,
     ) -> Result<Region, ReplicationError> {
+        let region_header = addressing::region_header(&config.region)
+            .map_err(|message| ReplicationError::Invalid { doing: "checking the region name", message })?;
         let path = config.data_dir.join("raft");
         std::fs::create_dir_all(&path)
             .map_err(|e| ReplicationError::storage("creating the raft data directory", e))?;
@@ -147,7 +150,8 @@ impl Region {
             .map_err(|e| ReplicationError::storage("reading the last applied log id", e))?
             .last_log_id
             .map(|id| id.index);
-        let peers = Peers::new(config.node_id, config.tls.as_ref().map(|tls| tls.client.clone()));
+        let peers =
+            Peers::new(config.node_id, region_header, config.tls.as_ref().map(|tls| tls.client.clone()));
         let raft = Raft::new(
             config.node_id,
             Arc::new(raft_config),
@@ -411,8 +415,10 @@ async fn serve(
         })?;
     }
     let is_peer = config.tls.as_ref().map(|tls| tls.is_peer.clone());
+    let local = LocalNode { region: config.region.clone(), node_id: config.node_id };
     let router = builder
         .layer(tonic::service::InterceptorLayer::new(move |request: tonic::Request<()>| {
+            local.admit(request.metadata())?;
             admit_peer(is_peer.as_ref(), request)
         }))
         .http2_keepalive_interval(Some(Duration::from_secs(5)))

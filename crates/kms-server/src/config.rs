@@ -351,8 +351,14 @@ impl Config {
         if self.node_id == 0 {
             bail!("node_id must be at least 1");
         }
-        if self.region.is_empty() || self.region.contains(':') {
-            bail!("region must be a non-empty name without ':' (it appears in ARNs)");
+        if self.region.is_empty()
+            || self.region.contains(':')
+            || !self.region.bytes().all(|b| b.is_ascii_graphic())
+        {
+            bail!(
+                "region must be a non-empty name of printable ASCII without ':' (it appears in ARNs \
+                 and is sent with every Raft message)"
+            );
         }
         if self.account.len() != 12 || !self.account.bytes().all(|b| b.is_ascii_digit()) {
             bail!("account must be 12 digits, as in AWS ARNs (got '{}')", self.account);
@@ -625,6 +631,15 @@ ca = "/etc/kms/tls/ca.crt"
         let bad: Config = toml::from_str(&format!("{MINIMAL}request_timeout_secs = 0\n")).unwrap();
         assert!(bad.validate().unwrap_err().to_string().contains("request_timeout_secs"));
         assert!(toml::from_str::<Config>(&format!("{MINIMAL}[rate_limits]\nencrypt = 1\n")).is_err());
+    }
+
+    #[test]
+    fn a_region_name_must_be_printable_ascii_without_colons() {
+        for bad in ["", "eu:west", "eu west", "région"] {
+            let text = MINIMAL.replace("region = \"eu-west-1\"", &format!("region = {bad:?}"));
+            let config: Config = toml::from_str(&text).unwrap();
+            assert!(config.validate().unwrap_err().to_string().contains("region must be"), "{bad:?}");
+        }
     }
 
     #[test]

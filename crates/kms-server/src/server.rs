@@ -124,6 +124,7 @@ fn peer_regions(config: &Config, tls: Option<&TlsMaterial>) -> Result<PeerRegion
 
 async fn open_region(config: &Config, tls: Option<&TlsMaterial>) -> Result<Region> {
     let region_config = RegionConfig {
+        region: config.region.clone(),
         node_id: config.node_id,
         data_dir: config.data_dir.join("raft"),
         raft_listen: config.raft_listen,

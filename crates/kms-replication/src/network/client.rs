@@ -49,11 +49,12 @@ pub(crate) struct PeerClient {
     client: Result<RaftClient, String>,
 }
 
-/// Maps a gRPC failure: connection-level failures make openraft back off (`Unreachable`), a
-/// deadline becomes `Timeout`, anything else is a plain network error.
+/// Maps a gRPC failure: connection-level failures, and a node at the peer's address that is not
+/// the peer (`super::addressing`), make openraft back off (`Unreachable`); a deadline becomes
+/// `Timeout`; anything else is a plain network error.
 fn status_to_rpc_error(status: &Status, timeout: Timeout<TypeConfig>) -> RpcError {
     match status.code() {
-        Code::Unavailable | Code::Unknown | Code::Cancelled => {
+        Code::Unavailable | Code::Unknown | Code::Cancelled | Code::FailedPrecondition => {
             RPCError::Unreachable(Unreachable::from_string(status.message()))
         }
         Code::DeadlineExceeded => RPCError::Timeout(timeout),

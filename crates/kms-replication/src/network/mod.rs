@@ -5,6 +5,7 @@
 //! envelopes, as did every message of earlier builds; the server keeps answering those earlier
 //! envelopes for rolling upgrades (see `raft.proto`).
 
+pub(crate) mod addressing;
 pub(crate) mod client;
 pub(crate) mod peers;
 pub(crate) mod server;

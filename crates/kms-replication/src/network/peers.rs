@@ -9,8 +9,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
+use super::addressing::Addressee;
 use super::pb::raft_admin_service_client::RaftAdminServiceClient;
 use super::pb::raft_service_client::RaftServiceClient;
 
@@ -18,20 +21,24 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(crate) type RaftClient = RaftServiceClient<Channel>;
-pub(crate) type AdminClient = RaftAdminServiceClient<Channel>;
+/// A peer's channel, every request on it addressed to that peer.
+pub(crate) type AddressedChannel = InterceptedService<Channel, Addressee>;
+pub(crate) type RaftClient = RaftServiceClient<AddressedChannel>;
+pub(crate) type AdminClient = RaftAdminServiceClient<AddressedChannel>;
 
 #[derive(Clone)]
 pub(crate) struct Peers {
     self_id: u64,
+    /// This node's region, which every peer it talks to belongs to.
+    region: AsciiMetadataValue,
     /// Mutual TLS towards peers; plaintext when absent.
     tls: Option<ClientTlsConfig>,
     channels: Arc<Mutex<HashMap<u64, (String, Channel)>>>,
 }
 
 impl Peers {
-    pub(crate) fn new(self_id: u64, tls: Option<ClientTlsConfig>) -> Self {
-        Self { self_id, tls, channels: Arc::new(Mutex::new(HashMap::new())) }
+    pub(crate) fn new(self_id: u64, region: AsciiMetadataValue, tls: Option<ClientTlsConfig>) -> Self {
+        Self { self_id, region, tls, channels: Arc::new(Mutex::new(HashMap::new())) }
     }
 
     pub(crate) fn self_id(&self) -> u64 {
@@ -51,7 +58,14 @@ impl Peers {
         self.channel(peer, addr).map(RaftAdminServiceClient::new)
     }
 
-    fn channel(&self, peer: u64, addr: &str) -> Result<Channel, String> {
+    /// The cached channel to `peer`, stamping each request with the peer's address
+    /// (`super::addressing`).
+    fn channel(&self, peer: u64, addr: &str) -> Result<AddressedChannel, String> {
+        let addressee = Addressee::new(self.region.clone(), peer);
+        self.connection(peer, addr).map(|channel| InterceptedService::new(channel, addressee))
+    }
+
+    fn connection(&self, peer: u64, addr: &str) -> Result<Channel, String> {
         if peer == self.self_id {
             return Err(format!("refusing a raft client to the local node {peer}"));
         }

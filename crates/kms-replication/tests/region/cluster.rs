@@ -1,6 +1,35 @@
 use std::time::Duration;
 
+use kms_replication::RegionConfig;
+
 use crate::common::{config, get, members, open, wait_status};
+
+/// A region of two whose second member's address is held by a node that is not that member (of
+/// another region, or another node of this one): a pod IP or port handed on. That node takes
+/// none of the region's Raft messages, so it neither votes the first node in nor joins its log.
+/// (Without addressing it would grant its vote, being blank, and become a follower of a region
+/// it does not belong to.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_at_a_members_address_that_is_not_that_member_takes_none_of_its_messages() {
+    for (region_suffix, node_id_there) in [("-other", 2), ("", 3)] {
+        let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let node1 = open(config(1, dir1.path())).await;
+        let base = config(node_id_there, dir2.path());
+        let stranger = open(RegionConfig { region: format!("{}{region_suffix}", base.region), ..base }).await;
+        let addresses = [(1, node1.raft_addr().to_string()), (2, stranger.raft_addr().to_string())];
+        node1.initialize(addresses.into_iter().collect()).await.unwrap();
+
+        // Several election timeouts (300-600 ms in these tests).
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let status = node1.status();
+        assert_eq!(status.leader_id, None, "{region_suffix} {node_id_there}: {status:?}");
+        let status = stranger.status();
+        assert!(status.voters.is_empty() && status.last_log_index.is_none(), "{status:?}");
+        assert_eq!(status.term, 0, "{status:?}");
+        node1.shutdown().await.unwrap();
+        stranger.shutdown().await.unwrap();
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_forward_replicate_and_fail_over() {

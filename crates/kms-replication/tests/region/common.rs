@@ -46,8 +46,12 @@ impl StateMachineApp for KvApp {
     }
 }
 
+/// A node of the calling test's region. The tests run in parallel in one process, each on its
+/// own thread, named after the test: that name is the region's, so a node never takes Raft
+/// messages a node of another test sends to a port that has changed hands.
 pub fn config(node_id: u64, dir: &Path) -> RegionConfig {
     RegionConfig {
+        region: std::thread::current().name().unwrap_or("test").to_string(),
         node_id,
         data_dir: dir.to_path_buf(),
         raft_listen: "127.0.0.1:0".parse().unwrap(),
