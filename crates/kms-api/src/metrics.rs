@@ -497,6 +497,7 @@ where
             return Box::pin(self.inner.call(request));
         };
         let span = tracing::info_span!(
+            target: kms_replication::trace_context::REQUEST_SPAN_TARGET,
             "grpc.request",
             otel.name = %format_args!("{service}/{operation}"),
             otel.kind = "server",

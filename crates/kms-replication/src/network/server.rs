@@ -216,7 +216,7 @@ impl RaftService for RaftServer {
         &self,
         request: Request<pb::ForwardRequest>,
     ) -> Result<Response<pb::ForwardReply>, Status> {
-        let span = tracing::info_span!("raft.forward", otel.kind = "server");
+        let span = tracing::info_span!(target: crate::trace_context::REQUEST_SPAN_TARGET, "raft.forward", otel.kind = "server");
         crate::trace_context::adopt_parent(&span, request.metadata());
         self.apply_forwarded(Command(request.into_inner().command)).instrument(span).await
     }
@@ -225,7 +225,7 @@ impl RaftService for RaftServer {
         &self,
         request: Request<pb::ReadIndexRequest>,
     ) -> Result<Response<pb::ReadIndexReply>, Status> {
-        let span = tracing::info_span!("raft.read_index", otel.kind = "server");
+        let span = tracing::info_span!(target: crate::trace_context::REQUEST_SPAN_TARGET, "raft.read_index", otel.kind = "server");
         crate::trace_context::adopt_parent(&span, request.metadata());
         self.leader_read_index().instrument(span).await
     }
