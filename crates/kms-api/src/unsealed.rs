@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kms_core::key::{KeyRecord, MaterialVersion};
+use kms_core::spec::KeySpec;
 use kms_core::{KmsError, KmsResult};
 use kms_crypto::{AesGcmKey, PrivateKey, SecretBytes};
 
@@ -75,47 +76,25 @@ impl Unsealed {
 }
 
 impl Kms {
-    /// The AES key of one version of a symmetric encryption `key` (the ciphertext blob refuses
-    /// any but an AES-256 one, so a wrong-sized stored material fails there, as `Internal`).
-    pub(crate) fn aes_material(
-        &self,
-        key: &KeyRecord,
-        material: &MaterialVersion,
-    ) -> KmsResult<Arc<Unsealed>> {
-        self.cached_material(key, material, || {
-            let secret = self.unseal(key, material)?;
-            Ok(Unsealed::Aes(AesGcmKey::new(secret.expose()).map_err(crypto_error)?))
+    /// The material of one version of `key`, in the form its spec uses: an expanded AES key
+    /// (`SYMMETRIC_DEFAULT`; the ciphertext blob refuses any but an AES-256 one, so a wrong-sized
+    /// stored material fails there, as `Internal`), HMAC key bytes, or a parsed private key.
+    pub(crate) fn unsealed(&self, key: &KeyRecord, material: &MaterialVersion) -> KmsResult<Arc<Unsealed>> {
+        self.materials.get_or_derive(&(key.key_id.clone(), material.version), &material.sealed, || match key
+            .key_spec
+        {
+            KeySpec::SymmetricDefault => {
+                let secret = self.unseal(key, material)?;
+                Ok(Unsealed::Aes(AesGcmKey::new(secret.expose()).map_err(crypto_error)?))
+            }
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+                Ok(Unsealed::Mac(self.unseal(key, material)?))
+            }
+            spec => {
+                let spec = engine::asymmetric_spec(spec)?;
+                let pkcs8 = self.unseal(key, material)?;
+                Ok(Unsealed::Private(PrivateKey::from_pkcs8(spec, pkcs8).map_err(crypto_error)?))
+            }
         })
-    }
-
-    /// The HMAC key of one version of an HMAC `key`.
-    pub(crate) fn mac_material(
-        &self,
-        key: &KeyRecord,
-        material: &MaterialVersion,
-    ) -> KmsResult<Arc<Unsealed>> {
-        self.cached_material(key, material, || Ok(Unsealed::Mac(self.unseal(key, material)?)))
-    }
-
-    /// The parsed private key of one version of an asymmetric `key`.
-    pub(crate) fn private_key(
-        &self,
-        key: &KeyRecord,
-        material: &MaterialVersion,
-    ) -> KmsResult<Arc<Unsealed>> {
-        self.cached_material(key, material, || {
-            let spec = engine::asymmetric_spec(key.key_spec)?;
-            let pkcs8 = self.unseal(key, material)?;
-            Ok(Unsealed::Private(PrivateKey::from_pkcs8(spec, pkcs8).map_err(crypto_error)?))
-        })
-    }
-
-    fn cached_material(
-        &self,
-        key: &KeyRecord,
-        material: &MaterialVersion,
-        unseal: impl FnOnce() -> KmsResult<Unsealed>,
-    ) -> KmsResult<Arc<Unsealed>> {
-        self.materials.get_or_derive(&(key.key_id.clone(), material.version), &material.sealed, unseal)
     }
 }

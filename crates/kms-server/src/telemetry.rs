@@ -92,7 +92,7 @@ fn configured_filter() -> EnvFilter {
 /// names their target (see [`REQUEST_SPAN_TARGET`]).
 fn log_filter() -> EnvFilter {
     let filter = configured_filter();
-    let named = std::env::var("RUST_LOG").is_ok_and(|v| v.contains(REQUEST_SPAN_TARGET));
+    let named = std::env::var(EnvFilter::DEFAULT_ENV).is_ok_and(|v| v.contains(REQUEST_SPAN_TARGET));
     match format!("{REQUEST_SPAN_TARGET}=warn").parse() {
         Ok(directive) if !named => filter.add_directive(directive),
         _ => filter,

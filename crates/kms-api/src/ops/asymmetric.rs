@@ -119,7 +119,7 @@ impl Kms {
         let algorithm = signing_algorithm(&key, req.signing_algorithm)?;
         let message_type = signing_input(algorithm, req.message_type, &req.message)?;
         dry_run_gate(req.dry_run)?;
-        let private = self.private_key(&key, key.current_material()?)?;
+        let private = self.unsealed(&key, key.current_material()?)?;
         let crypto_algorithm = engine::signing_algorithm(algorithm)?;
         let signature =
             private.private()?.sign(crypto_algorithm, message_type, &req.message).map_err(crypto_error)?;
@@ -189,7 +189,7 @@ impl Kms {
             );
         let key = self.asymmetric_key(&req.key_id, KeyUsage::KeyAgreement, &authz).await?;
         dry_run_gate(req.dry_run)?;
-        let private = self.private_key(&key, key.current_material()?)?;
+        let private = self.unsealed(&key, key.current_material()?)?;
         let secret = private.private()?.derive_shared_secret(&req.public_key).map_err(crypto_error)?;
         self.record_use(&key, "DeriveSharedSecret");
         Ok(pb::DeriveSharedSecretResponse {

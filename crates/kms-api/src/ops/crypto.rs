@@ -188,7 +188,7 @@ impl Kms {
         check_crypto_key(&key, KeyUsage::EncryptDecrypt, operation)?;
         let algorithm = asymmetric_algorithm(&key, algorithm, context)?;
         let material = key.current_material()?;
-        let private = self.private_key(&key, material)?;
+        let private = self.unsealed(&key, material)?;
         let rsa = engine::rsa_encryption_algorithm(algorithm)?;
         let plaintext = private.private()?.rsa_decrypt(rsa, blob).map_err(crypto_error)?;
         let material_id = material.material_id.clone();
@@ -220,7 +220,7 @@ impl Kms {
         plaintext: &[u8],
     ) -> KmsResult<(Vec<u8>, String)> {
         let material = key.current_material()?;
-        let unsealed = self.aes_material(key, material)?;
+        let unsealed = self.unsealed(key, material)?;
         let header = BlobHeader { key_id: key.key_id.clone(), material_version: material.version };
         let blob =
             kms_crypto::encrypt_blob(unsealed.aes()?, &header, context, plaintext).map_err(crypto_error)?;
@@ -267,7 +267,7 @@ impl Kms {
         // same version (see `KeyRecord::divergent_materials`).
         let mut opened = None;
         for material in key.decryption_materials(header.material_version) {
-            let unsealed = self.aes_material(&key, material)?;
+            let unsealed = self.unsealed(&key, material)?;
             match kms_crypto::decrypt_blob(unsealed.aes()?, blob, context) {
                 Ok(plaintext) => {
                     opened = Some((plaintext, material.material_id.clone()));
@@ -488,7 +488,7 @@ impl Kms {
                 key.key_id, key.key_spec
             )));
         }
-        let secret = self.mac_material(&key, key.current_material()?)?;
+        let secret = self.unsealed(&key, key.current_material()?)?;
         Ok((key, algorithm, secret))
     }
 
