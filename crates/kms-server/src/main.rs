@@ -4,6 +4,7 @@
 //! root key under one directory. `kmsd run --config kmsd.toml` runs a production node.
 #![forbid(unsafe_code)]
 
+mod coalesced;
 mod config;
 mod join;
 mod kubernetes;

@@ -1,6 +1,7 @@
 //! Starting and stopping a node: the region (Raft + RocksDB), the KMS service, the gRPC server
 //! with health and reflection, and the maintenance loop. Wiring only.
 
+use crate::coalesced::Coalesced;
 use crate::config::Config;
 use crate::telemetry;
 use crate::tls::TlsMaterial;
@@ -251,8 +252,13 @@ pub async fn serve_grpc(
         .context("serving the gRPC API")
 }
 
-fn tokio_stream_from(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+fn tokio_stream_from(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<Coalesced<tokio::net::TcpStream>>> {
+    use tokio_stream::StreamExt as _;
+    tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(|accepted| accepted.map(Coalesced::new))
 }
 
 async fn shutdown_signal() {
