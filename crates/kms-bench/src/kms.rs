@@ -1,17 +1,16 @@
 //! Drivers for kmsd: the gRPC API, the AWS JSON 1.1 endpoint (SigV4-signed), and the baseline
 //! server (which speaks the same gRPC Encrypt).
 
+use crate::grpcc;
 use crate::httpc;
 use crate::load::{BoxFuture, CallError, Conn, Driver, KeyKind, Op, Output, Workload};
-use crate::region::Client;
 use crate::sigv4::{self, Signer};
 use crate::stats::status_name;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use kms_proto::v1 as pb;
-use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -44,25 +43,21 @@ pub struct Grpc {
 
 impl Driver for Grpc {
     fn connect(&self) -> BoxFuture<'_, Result<Conn>> {
-        Box::pin(async move {
-            let channel = tonic::transport::Endpoint::from_shared(self.endpoint.clone())?
-                .timeout(TIMEOUT)
-                .connect()
-                .await
-                .with_context(|| format!("connecting to {}", self.endpoint))?;
-            Ok(Conn::Grpc(KeyManagementServiceClient::new(channel)))
-        })
+        Box::pin(async move { Ok(Conn::Grpc(grpcc::connect(&self.endpoint).await?)) })
     }
 
     fn call<'a>(&'a self, conn: &'a mut Conn, op: &'a Op) -> BoxFuture<'a, Result<Output, CallError>> {
         Box::pin(async move {
             let Conn::Grpc(client) = conn else { return Err("not a gRPC connection".to_string()) };
-            grpc_call(client, op).await.map_err(|status| status_name(&status))
+            match tokio::time::timeout(TIMEOUT, grpc_call(client, op)).await {
+                Ok(answer) => answer.map_err(|status| status_name(&status)),
+                Err(_) => Err("timeout".to_string()),
+            }
         })
     }
 }
 
-async fn grpc_call(client: &mut Client, op: &Op) -> Result<Output, tonic::Status> {
+async fn grpc_call(client: &mut grpcc::Client, op: &Op) -> Result<Output, tonic::Status> {
     let raw = pb::MessageType::Raw as i32;
     Ok(match op.clone() {
         Op::CreateKey(kind) => {
@@ -73,13 +68,13 @@ async fn grpc_call(client: &mut Client, op: &Op) -> Result<Output, tonic::Status
                 key_spec: spec as i32,
                 ..Default::default()
             };
-            let metadata = client.create_key(request).await?.into_inner().key_metadata;
+            let metadata = client.call::<pb::CreateKeyResponse>("CreateKey", &request).await?.key_metadata;
             Output { key: metadata.map(|m| m.key_id), blob: None }
         }
         Op::Encrypt { key, plaintext } => {
             let request =
                 pb::EncryptRequest { key_id: key, plaintext: plaintext.to_vec(), ..Default::default() };
-            let blob = client.encrypt(request).await?.into_inner().ciphertext_blob;
+            let blob = client.call::<pb::EncryptResponse>("Encrypt", &request).await?.ciphertext_blob;
             Output { key: None, blob: Some(blob.into()) }
         }
         Op::Decrypt { key, ciphertext } => {
@@ -88,7 +83,7 @@ async fn grpc_call(client: &mut Client, op: &Op) -> Result<Output, tonic::Status
                 ciphertext_blob: ciphertext.to_vec(),
                 ..Default::default()
             };
-            client.decrypt(request).await?;
+            client.call::<pb::DecryptResponse>("Decrypt", &request).await?;
             Output::default()
         }
         Op::GenerateDataKey { key } => {
@@ -97,7 +92,7 @@ async fn grpc_call(client: &mut Client, op: &Op) -> Result<Output, tonic::Status
                 key_spec: pb::DataKeySpec::Aes256 as i32,
                 ..Default::default()
             };
-            client.generate_data_key(request).await?;
+            client.call::<pb::GenerateDataKeyResponse>("GenerateDataKey", &request).await?;
             Output::default()
         }
         Op::Sign { key, kind, message } => {
@@ -108,7 +103,7 @@ async fn grpc_call(client: &mut Client, op: &Op) -> Result<Output, tonic::Status
                 signing_algorithm: signing_algorithm(kind) as i32,
                 ..Default::default()
             };
-            let signature = client.sign(request).await?.into_inner().signature;
+            let signature = client.call::<pb::SignResponse>("Sign", &request).await?.signature;
             Output { key: None, blob: Some(signature.into()) }
         }
         Op::Verify { key, kind, message, signature } => {
@@ -120,7 +115,7 @@ async fn grpc_call(client: &mut Client, op: &Op) -> Result<Output, tonic::Status
                 signing_algorithm: signing_algorithm(kind) as i32,
                 ..Default::default()
             };
-            if !client.verify(request).await?.into_inner().signature_valid {
+            if !client.call::<pb::VerifyResponse>("Verify", &request).await?.signature_valid {
                 return Err(tonic::Status::data_loss("signature not valid"));
             }
             Output::default()
@@ -132,7 +127,7 @@ async fn grpc_call(client: &mut Client, op: &Op) -> Result<Output, tonic::Status
                 mac_algorithm: pb::MacAlgorithmSpec::HmacSha256 as i32,
                 ..Default::default()
             };
-            client.generate_mac(request).await?;
+            client.call::<pb::GenerateMacResponse>("GenerateMac", &request).await?;
             Output::default()
         }
     })

@@ -20,6 +20,7 @@
 
 mod baseline;
 mod compare;
+mod grpcc;
 mod httpc;
 mod kms;
 mod lag;
