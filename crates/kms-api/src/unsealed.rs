@@ -76,13 +76,19 @@ impl Unsealed {
 }
 
 impl Kms {
-    /// The material of one version of `key`, in the form its spec uses: an expanded AES key
+    /// The material of one version of `key`, in the form its spec uses (see [`Self::unseal_as`]),
+    /// from the cache or unsealed into it.
+    pub(crate) fn unsealed(&self, key: &KeyRecord, material: &MaterialVersion) -> KmsResult<Arc<Unsealed>> {
+        self.materials.get_or_derive(&(key.key_id.clone(), material.version), &material.sealed, || {
+            self.unseal_as(key, material)
+        })
+    }
+
+    /// Unseals one version of `key` into the form its spec uses: an expanded AES key
     /// (`SYMMETRIC_DEFAULT`; the ciphertext blob refuses any but an AES-256 one, so a wrong-sized
     /// stored material fails there, as `Internal`), HMAC key bytes, or a parsed private key.
-    pub(crate) fn unsealed(&self, key: &KeyRecord, material: &MaterialVersion) -> KmsResult<Arc<Unsealed>> {
-        self.materials.get_or_derive(&(key.key_id.clone(), material.version), &material.sealed, || match key
-            .key_spec
-        {
+    fn unseal_as(&self, key: &KeyRecord, material: &MaterialVersion) -> KmsResult<Unsealed> {
+        match key.key_spec {
             KeySpec::SymmetricDefault => {
                 let secret = self.unseal(key, material)?;
                 Ok(Unsealed::Aes(AesGcmKey::new(secret.expose()).map_err(crypto_error)?))
@@ -95,6 +101,6 @@ impl Kms {
                 let pkcs8 = self.unseal(key, material)?;
                 Ok(Unsealed::Private(PrivateKey::from_pkcs8(spec, pkcs8).map_err(crypto_error)?))
             }
-        })
+        }
     }
 }

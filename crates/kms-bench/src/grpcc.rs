@@ -34,11 +34,7 @@ pub struct Client {
 pub async fn connect(endpoint: &str) -> Result<Client> {
     let origin: http::Uri = endpoint.parse().with_context(|| format!("parsing {endpoint}"))?;
     let authority = origin.authority().context("the endpoint has no host:port")?.clone();
-    let stream = tokio::net::TcpStream::connect(authority.as_str())
-        .await
-        .with_context(|| format!("connecting to {endpoint}"))?;
-    // Small requests and answers: don't let Nagle hold them back (tonic's default too).
-    stream.set_nodelay(true)?;
+    let stream = crate::httpc::tcp(authority.as_str()).await?;
     let (sender, connection) =
         h2::client::handshake(stream).await.with_context(|| format!("HTTP/2 handshake with {endpoint}"))?;
     // The connection task ends when the sender is dropped or the server closes the connection;

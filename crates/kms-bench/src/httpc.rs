@@ -84,11 +84,17 @@ pub fn json_or_error(answer: &Answer) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&answer.body).map_err(|e| format!("bad JSON: {e}"))
 }
 
-async fn handshake(host: &str) -> Result<SendRequest<Full<Bytes>>> {
+/// A TCP connection to `host` (`host:port`) for one load client: small requests and answers,
+/// so Nagle must not hold them back.
+pub async fn tcp(host: &str) -> Result<tokio::net::TcpStream> {
     let stream =
         tokio::net::TcpStream::connect(host).await.with_context(|| format!("connecting to {host}"))?;
-    // Small requests and answers: don't let Nagle hold them back.
     stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+async fn handshake(host: &str) -> Result<SendRequest<Full<Bytes>>> {
+    let stream = tcp(host).await?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .with_context(|| format!("HTTP/1.1 handshake with {host}"))?;

@@ -35,6 +35,7 @@ pub use admin::{ClusterChange, ClusterStatus, MemberStatus, MembershipView, Node
 pub use admin_service::ClusterAdminService;
 pub use config::{PeerCheck, RaftTuning, RegionConfig, TransportTls};
 pub use error::ReplicationError;
+pub use network::addressing::check_region_name;
 pub use reader::RegionReader;
 pub use region::{NodeState, Region, RegionStatus};
 

@@ -7,14 +7,15 @@
 
 use opentelemetry::propagation::{Extractor, Injector};
 
+use tonic::codegen::http::HeaderMap;
+use tonic::metadata::{KeyRef, MetadataKey, MetadataMap, MetadataValue};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
 /// The target of the one span each request opens (`grpc.request`, `raft.forward`,
 /// `raft.read_index`). They are for traces: kmsd keeps them out of its log unless `RUST_LOG`
 /// names this target, since the log layer formats a span's fields when it opens, whether or
 /// not anything is logged inside it (3 % of a node's CPU under Encrypt load).
 pub const REQUEST_SPAN_TARGET: &str = "kms::request";
-use tonic::codegen::http::HeaderMap;
-use tonic::metadata::{KeyRef, MetadataKey, MetadataMap, MetadataValue};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 struct MetadataInjector<'a>(&'a mut MetadataMap);
 

@@ -351,10 +351,7 @@ impl Config {
         if self.node_id == 0 {
             bail!("node_id must be at least 1");
         }
-        if self.region.is_empty()
-            || self.region.contains(':')
-            || !self.region.bytes().all(|b| b.is_ascii_graphic())
-        {
+        if self.region.contains(':') || kms_replication::check_region_name(&self.region).is_err() {
             bail!(
                 "region must be a non-empty name of printable ASCII without ':' (it appears in ARNs \
                  and is sent with every Raft message)"

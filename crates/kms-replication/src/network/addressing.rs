@@ -17,14 +17,21 @@ use tonic::{Request, Status};
 const REGION_HEADER: &str = "kms-raft-region";
 const NODE_HEADER: &str = "kms-raft-node";
 
+/// Why `region` cannot name a region, if it cannot: it must be non-empty printable ASCII, as it
+/// is sent with every Raft message. (A header value may carry bytes above 0x7f; a region name
+/// may not.)
+pub fn check_region_name(region: &str) -> Result<(), String> {
+    if !region.is_empty() && region.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err("the region name must be printable ASCII: it is sent with every raft message".into())
+    }
+}
+
 /// A region name as a header value, or why it cannot be one.
 pub(crate) fn region_header(region: &str) -> Result<AsciiMetadataValue, String> {
-    // A header value may carry bytes above 0x7f; a region name may not.
-    let printable = !region.is_empty() && region.bytes().all(|b| b.is_ascii_graphic());
-    printable
-        .then(|| AsciiMetadataValue::try_from(region).ok())
-        .flatten()
-        .ok_or_else(|| "the region name must be printable ASCII: it is sent with every raft message".into())
+    check_region_name(region)?;
+    AsciiMetadataValue::try_from(region).map_err(|e| format!("the region name as a header: {e}"))
 }
 
 /// Stamps each outgoing request with the region and node it is addressed to (client side).
